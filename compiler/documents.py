@@ -77,8 +77,13 @@ class _BlockDumper(_Dumper):  # type: ignore[valid-type,misc]
     pass
 
 
+# YAML 1.1 parsers such as go-yaml, which kubectl and the argo CLI use, also read these as
+# booleans, where PyYAML writes them bare: a parameter named "n" would arrive as false.
+_YAML11_BOOLEANS = frozenset({"y", "Y", "n", "N"})
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    style = "|" if "\n" in value else "'" if value in _YAML11_BOOLEANS else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

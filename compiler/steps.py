@@ -151,7 +151,7 @@ def _wire(step: Step, step_input: StepInput, ctx: StepContext) -> _Wire:
         return _Wire("key", binding.key)
     if isinstance(binding, FromParameter):
         reference = f"{{{{workflow.parameters.{binding.name}}}}}"
-        optional = binding.value is None or binding.value == ABSENT_FILE_KEY
+        optional = binding.value == ABSENT_FILE_KEY
         return _Wire("key" if is_file else "value", reference, optional=is_file and optional)
     return _Wire("value", binding.text)
 

@@ -1,0 +1,1 @@
+"""tender's gateway: the HTTP service, its store, storage and engines."""

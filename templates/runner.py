@@ -1,0 +1,237 @@
+"""The step runner: runs one pipeline function inside its Argo pod.
+
+The compiler embeds this file's text as the `source` of an Argo script template, so it must stay
+stdlib-only, never import tender, run on any Python 3.8+, and never contain two opening braces in a
+row (Argo would read them as a template tag). It reads the step from the `TENDER_STEP` environment
+variable (JSON), calls the function, writes its outputs, and exits 0; on any failure it writes the
+reason to stderr (the traceback for user code, then one `tender: <message>` line) and exits 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import io
+import json
+import os
+import shutil
+import site
+import sys
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # subscripted builtins fail at runtime before Python 3.9
+    Step = dict[str, Any]
+    # (kind, destination, payload): kind "value" carries JSON text, kind "file" a source path.
+    Write = tuple[str, str, str]
+
+_STEP_KEYS = ("function_path", "function_name", "code_dir", "inputs", "outputs", "max_value_bytes")
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+}
+
+
+class StepError(Exception):
+    """A failure the runner reports as one `tender: <message>` line."""
+
+
+def _check_type(what: str, data_type: str, value: Any) -> None:
+    """Refuse a value that does not match its declared type; never show the value itself."""
+    if value is None or data_type == "json":
+        return
+    if data_type not in _PYTHON_TYPES:
+        raise StepError(f"{what} has unknown data_type {data_type!r}")
+    is_bool_number = data_type == "number" and isinstance(value, bool)
+    if is_bool_number or not isinstance(value, _PYTHON_TYPES[data_type]):
+        raise StepError(f"{what} is declared {data_type} but got {type(value).__name__}")
+
+
+def _read_step() -> Step:
+    text = os.environ.get("TENDER_STEP")
+    if not text:
+        raise StepError("the TENDER_STEP environment variable is not set")
+    try:
+        step: Step = json.loads(text)
+    except ValueError as exc:
+        raise StepError(f"TENDER_STEP is not valid JSON: {exc}") from None
+    missing = [key for key in _STEP_KEYS if key not in step]
+    if missing:
+        raise StepError(f"TENDER_STEP is missing {', '.join(missing)}")
+    return step
+
+
+def _prepare_paths(code_dir: str, deps_dir: str | None) -> None:
+    """Put code_dir, then deps_dir (with its .pth files), at the front of sys.path."""
+    if not os.path.isdir(code_dir):
+        raise StepError(f"code_dir {code_dir!r} is not a folder")
+    before = list(sys.path)
+    if deps_dir and os.path.isdir(deps_dir):
+        site.addsitedir(deps_dir)  # appends deps_dir and what its .pth files name
+    added = [path for path in sys.path if path not in before]
+    sys.path[:] = [code_dir, *added, *before]
+    os.chdir(code_dir)
+
+
+def _call_user(what: str, thunk: Callable[[], Any]) -> Any:
+    """Run user code; if it raises, print its traceback without the runner's own frame."""
+    try:
+        return thunk()
+    except (Exception, SystemExit) as exc:
+        tb = exc.__traceback__
+        traceback.print_exception(type(exc), exc, tb.tb_next if tb else None)
+        raise StepError(f"{what} raised {type(exc).__name__}") from None
+
+
+def _load_function(code_dir: str, function_path: str, function_name: str) -> Callable[..., Any]:
+    file = os.path.realpath(os.path.join(code_dir, function_path))
+    if os.path.commonpath([code_dir, file]) != code_dir:
+        raise StepError(f"function_path {function_path!r} is outside code_dir {code_dir!r}")
+    stem, extension = os.path.splitext(os.path.relpath(file, code_dir))
+    if extension != ".py" or not os.path.isfile(file):
+        raise StepError(f"function_path {function_path!r} is not a .py file in {code_dir!r}")
+    # A dotted name registered before running the module lets pickle and dataclasses find it.
+    module_name = stem.replace(os.sep, ".")
+    if module_name in sys.modules:
+        raise StepError(f"function_path {function_path!r} would shadow module {module_name!r}")
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise StepError(f"cannot load {function_path!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    _call_user(f"importing {function_path}", functools.partial(spec.loader.exec_module, module))
+    function: Callable[..., Any] | None = getattr(module, function_name, None)
+    if not callable(function):
+        raise StepError(f"{function_path!r} has no function named {function_name!r}")
+    return function
+
+
+def _decode_env_input(entry: dict[str, Any]) -> tuple[bool, Any]:
+    """Return (present, value) for an input passed through an environment variable."""
+    name, data_type, env = entry["name"], entry["data_type"], entry["env"]
+    text = os.environ.get(env)
+    if text is None or (text == "" and entry["encoding"] == "json"):
+        return False, None
+    if entry["encoding"] == "raw" and data_type == "string":
+        return True, text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        # A raw value comes from a Kubernetes Secret: name it, never print it.
+        raise StepError(
+            f"input {name!r} ({data_type}): environment variable {env} is not valid JSON"
+        ) from None
+    _check_type(f"input {name!r}", data_type, value)
+    return True, value
+
+
+def _decode_inputs(inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for entry in inputs:
+        if "path" in entry:
+            if os.path.exists(entry["path"]):
+                kwargs[entry["name"]] = {"path": os.path.abspath(entry["path"])}
+            continue
+        present, value = _decode_env_input(entry)
+        if present:
+            kwargs[entry["name"]] = value
+    return kwargs
+
+
+def _plan_file(name: str, value: Any, destination: str, code_dir: str) -> Write:
+    path = value.get("path") if isinstance(value, dict) else None
+    if not isinstance(path, str):
+        raise StepError(f"file output {name!r} must be returned as a dict with a 'path' string")
+    source = os.path.join(code_dir, path)  # the function may have changed its working folder
+    if not os.path.exists(source):
+        raise StepError(f"file output {name!r}: the returned path {path!r} does not exist")
+    return ("file", destination, source)
+
+
+def _encode_value(name: str, data_type: str, value: Any) -> str:
+    _check_type(f"output {name!r}", data_type, value)
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StepError(f"output {name!r} is not JSON-serialisable: {exc}") from None
+
+
+def _plan_outputs(step: Step, result: Any) -> list[Write]:
+    """Validate the returned outputs completely, so that a failure writes nothing."""
+    if result is None:
+        result = {}
+    if not isinstance(result, dict):
+        raise StepError(f"the function must return a dict or None, not {type(result).__name__}")
+    declared = {entry["name"]: entry for entry in step["outputs"]}
+    undeclared = [key for key in result if key not in declared]
+    if undeclared:
+        names = ", ".join(repr(key) for key in undeclared)
+        raise StepError(f"undeclared output {names}; declared outputs: {sorted(declared)}")
+    writes: list[Write] = []
+    for name, entry in declared.items():
+        if entry["data_type"] == "file":
+            if name in result:
+                writes.append(_plan_file(name, result[name], entry["path"], step["code_dir"]))
+        else:
+            text = _encode_value(name, entry["data_type"], result.get(name))
+            writes.append(("value", entry["path"], text))
+    _check_size([text for kind, _, text in writes if kind == "value"], step["max_value_bytes"])
+    return writes
+
+
+def _check_size(texts: list[str], limit: int) -> None:
+    total = sum(len(text.encode("utf-8")) for text in texts)
+    if total > limit:
+        raise StepError(
+            f"non-file outputs total {total} bytes, over the limit of {limit} bytes "
+            "(the 0.06 MB limit on non-file outputs); return large results as a file output"
+        )
+
+
+def _write_outputs(writes: list[Write]) -> None:
+    for kind, destination, payload in writes:
+        os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
+        if kind == "value":
+            with open(destination, "w", encoding="utf-8") as file:
+                file.write(payload)  # no trailing newline: the file holds exactly the JSON text
+        elif os.path.realpath(payload) == os.path.realpath(destination):
+            continue  # the function wrote straight to its output path
+        elif os.path.isdir(payload):
+            shutil.copytree(payload, destination, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(payload, destination)
+
+
+def _run_step(step: Step) -> None:
+    code_dir = os.path.realpath(step["code_dir"])
+    step = {**step, "code_dir": code_dir}
+    _prepare_paths(code_dir, step.get("deps_dir"))
+    function = _load_function(code_dir, step["function_path"], step["function_name"])
+    kwargs = _decode_inputs(step["inputs"])
+    what = f"function {step['function_name']!r}"
+    result = _call_user(what, functools.partial(function, **kwargs))
+    _write_outputs(_plan_outputs(step, result))
+
+
+def main() -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # stream the user's prints to the pod log
+    status = 1
+    try:
+        _run_step(_read_step())
+        status = 0
+    except StepError as exc:
+        print(f"tender: {exc}", file=sys.stderr)
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"tender: internal error in the step runner: {exc!r}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""``tender compile`` as users run it: a subprocess, stdout or -o, errors on stderr."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
+
+
+def _tender(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TENDER, *map(str, args)], check=False, capture_output=True, text=True, cwd=REPO
+    )
+
+
+def test_compile_prints_multi_document_yaml() -> None:
+    done = _tender("compile", REPO / "examples/etl.yaml")
+    assert done.returncode == 0, done.stderr
+    documents = list(yaml.safe_load_all(done.stdout))
+    assert [d["kind"] for d in documents] == ["Workflow"]
+    assert done.stderr == ""
+
+
+def test_compile_writes_to_output_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.yaml"
+    done = _tender("compile", REPO / "examples/word-count-endpoint.yaml", "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert yaml.safe_load(out.read_text())["kind"] == "WorkflowTemplate"
+
+
+def test_compile_error_names_file_field_and_rule(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    shutil.copy(REPO / "examples/nightly-report.yaml", bad)
+    bad.write_text(bad.read_text().replace('"30 2 * * *"', '"30 2 * *"'))
+    done = _tender("compile", bad)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "bad.yaml: deployment.schedule: schedule '30 2 * *' has 4 fields" in done.stderr
+
+
+def test_compile_of_a_missing_file_fails() -> None:
+    done = _tender("compile", "no-such-file.yaml")
+    assert done.returncode != 0
+    assert "no-such-file.yaml" in done.stderr
+
+
+def test_names_yaml_1_1_reads_as_booleans_are_quoted() -> None:
+    from compiler import dump_yaml
+
+    text = dump_yaml([{"parameters": [{"name": "n"}, {"name": "y"}, {"name": "no"}]}])
+    assert yaml.safe_load(text) == {"parameters": [{"name": "n"}, {"name": "y"}, {"name": "no"}]}
+    assert "name: 'n'" in text
+    assert "name: 'y'" in text

@@ -1,0 +1,199 @@
+"""Errors of the gateway, and the one place where errors become HTTP answers.
+
+    TenderError                  500, the base: a message meant for the caller
+    ├── BadRequestError          400  the request is malformed or breaks a rule
+    │   └── NotSupportedError    400  a feature this gateway does not offer (yet)
+    ├── AuthenticationError      401  no token, or a wrong or expired one
+    ├── ForbiddenError           403
+    ├── NotFoundError            404
+    ├── ConflictError            409  the name is taken, or the object is in use
+    ├── PayloadTooLargeError     413
+    ├── ExecutionFailedError     500  the execution the caller waits for failed
+    └── EngineUnavailableError   503
+
+Foreign errors are mapped here too: the compiler's ``CompileError`` (400, naming the field), the
+engines' errors, and FastAPI's own 404/405/422. Every answer is the JSON object the SDK reads:
+``{"message", "name", "request_id", "additional_data"}`` (craft-api.md section 3.3).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from compiler import CompileError
+from gateway.engines import errors as engine_errors
+from gateway.responses import JSON
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "EngineUnavailableError",
+    "ExecutionFailedError",
+    "ForbiddenError",
+    "NotFoundError",
+    "NotSupportedError",
+    "PayloadTooLargeError",
+    "TenderError",
+    "install_error_handlers",
+]
+
+_log = logging.getLogger("tender.gateway")
+
+
+class TenderError(Exception):
+    status = 500
+    default_name = "InternalError"
+
+    def __init__(
+        self, message: str, *, name: str | None = None, additional_data: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name or self.default_name
+        self.additional_data = additional_data
+
+
+class BadRequestError(TenderError):
+    status = 400
+    default_name = "BadRequest"
+
+
+class NotSupportedError(BadRequestError):
+    default_name = "NotSupported"
+
+
+class AuthenticationError(TenderError):
+    status = 401
+    default_name = "Unauthorized"
+
+
+class ForbiddenError(TenderError):
+    status = 403
+    default_name = "Forbidden"
+
+
+class NotFoundError(TenderError):
+    status = 404
+    default_name = "NotFound"
+
+
+class ConflictError(TenderError):
+    status = 409
+    default_name = "Conflict"
+
+
+class PayloadTooLargeError(TenderError):
+    status = 413
+    default_name = "PayloadTooLarge"
+
+
+class ExecutionFailedError(TenderError):
+    status = 500
+    default_name = "ExecutionFailed"
+
+
+class EngineUnavailableError(TenderError):
+    status = 503
+    default_name = "EngineUnavailable"
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    name: str,
+    *,
+    additional_data: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSON:
+    body = {
+        "message": message,
+        "name": name,
+        "request_id": getattr(request.state, "request_id", "NO_REQUEST_ID"),
+        "additional_data": additional_data,
+    }
+    return JSON(body, status_code=status, headers=dict(headers or {}))
+
+
+_ENGINE_ERRORS: tuple[tuple[type[Exception], type[TenderError]], ...] = (
+    (engine_errors.ObjectNotFoundError, NotFoundError),
+    (engine_errors.ObjectExistsError, ConflictError),
+    (engine_errors.ManifestError, BadRequestError),
+    (engine_errors.InvalidLabelSelectorError, BadRequestError),
+    (engine_errors.WorkflowStateError, ConflictError),
+    (engine_errors.EngineUnavailableError, EngineUnavailableError),
+)
+
+
+def _foreign(exc: Exception) -> TenderError | None:
+    """The gateway error a foreign exception stands for, if it is one we expect."""
+    if isinstance(exc, CompileError):
+        return BadRequestError(
+            exc.message,
+            name="InvalidDefinition",
+            additional_data={"field": exc.field, "rule": exc.rule},
+        )
+    for engine_error, kind in _ENGINE_ERRORS:
+        if isinstance(exc, engine_error):
+            return kind(str(exc), name=type(exc).__name__.removesuffix("Error"))
+    return None
+
+
+async def _handle_tender(request: Request, exc: Exception) -> Response:
+    error = exc if isinstance(exc, TenderError) else _foreign(exc)
+    if error is None:
+        _log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "Internal server error", "InternalError")
+    if error.status >= 500:
+        _log.error("%s on %s %s: %s", error.name, request.method, request.url.path, error.message)
+    return error_response(
+        request, error.status, error.message, error.name, additional_data=error.additional_data
+    )
+
+
+async def _handle_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized"}
+    message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route for {request.method} {request.url.path}"
+    name = names.get(exc.status_code, f"HTTP{exc.status_code}")
+    return error_response(request, exc.status_code, message, name, headers=exc.headers)
+
+
+async def _handle_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return error_response(
+        request, 400, message, "InvalidRequest", additional_data={"errors": errors}
+    )
+
+
+class _RequestId(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        request.state.request_id = uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_middleware(_RequestId)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(Exception, _handle_tender)

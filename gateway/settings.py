@@ -1,0 +1,60 @@
+"""The gateway's settings: ``TENDER_*`` environment variables, overridden by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TENDER_", extra="forbid", frozen=True)
+
+    data_dir: Path = Path(".tender")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Absolute URLs the gateway hands out (signed URLs, endpoint file outputs) start with this;
+    # by default the address it listens on.
+    external_url: str | None = None
+    # Default: an SQLite file in the data dir. PostgreSQL: postgresql://user:pw@host/db
+    database_url: str | None = None
+    engine: Literal["local"] = "local"
+    # Steps that may run at once on the embedded engine (default: the number of cores).
+    concurrency: int | None = Field(default=None, ge=1)
+    # The SDK refreshes a token 120 s before it expires: a lifetime of an hour costs one
+    # refresh an hour (craft-api.md section 2.3).
+    token_lifetime_s: int = Field(default=3600, ge=300)
+    # How long the long-polls (?wait_for_completion=true) hold a request before answering.
+    long_poll_s: float = Field(default=30.0, gt=0)
+    # The uncompressed size of a pipeline's code archive (the SDK documents 5 MB of folders).
+    max_code_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    pip_timeout_s: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _absolute_data_dir(self) -> Settings:
+        object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'tender.db'}"
+
+    @property
+    def resolved_external_url(self) -> str:
+        return (self.external_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+    @property
+    def environments_dir(self) -> Path:
+        return self.data_dir / "environments"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"

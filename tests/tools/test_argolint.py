@@ -1,9 +1,9 @@
 """tools/argolint: Argo Workflows' own offline linter (`argo lint --offline`).
 
-The binary is built once per session by the `argolint` fixture (tools/argolint/build, cached in
-.cache/bin, so later sessions reuse it). The tests check that it accepts valid upstream
-examples and that it catches errors the JSON schema cannot see: a DAG task naming a missing template, and a CronWorkflow name
-longer than Argo's 52-character limit.
+The binary is built once per session by the `argolint` fixture (tools/argolint/build, cached
+in .cache/bin, so later sessions reuse it). The tests check that it accepts valid upstream
+examples and that it catches errors the JSON schema cannot see: a DAG task naming a missing
+template, and a CronWorkflow name longer than Argo's 52-character limit.
 """
 
 from __future__ import annotations

@@ -1,0 +1,26 @@
+"""What storage refuses or cannot find.
+
+ValueError
+├── InvalidKeyError       a key or prefix that could leave the storage root, or is malformed
+└── KeyConflictError      a key whose path is taken by a folder of other keys, or the reverse
+LookupError
+└── ObjectNotFoundError   no object under that key
+"""
+
+from __future__ import annotations
+
+__all__ = ["InvalidKeyError", "KeyConflictError", "ObjectNotFoundError"]
+
+
+class InvalidKeyError(ValueError):
+    pass
+
+
+class KeyConflictError(ValueError):
+    """A local folder cannot hold both ``a`` and ``a/b``, which S3 can."""
+
+
+class ObjectNotFoundError(LookupError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no stored object {key!r}")
+        self.key = key

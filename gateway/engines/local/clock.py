@@ -1,0 +1,60 @@
+"""Time for the engine: a `Clock` protocol (injectable, so tests need not wait for a minute to
+pass) and Argo's timestamp formats."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+__all__ = ["Clock", "ManualClock", "SystemClock", "format_log_time", "format_time"]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+    async def sleep_until(self, when: datetime) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep_until(self, when: datetime) -> None:
+        await asyncio.sleep(max(0.0, (when - self.now()).total_seconds()))
+
+
+class ManualClock:
+    """A clock that only moves when a test moves it; sleepers wake when their time comes."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start.astimezone(UTC)
+        self._moved = asyncio.Condition()
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def set(self, when: datetime) -> None:
+        self._now = when.astimezone(UTC)
+        async with self._moved:
+            self._moved.notify_all()
+
+    async def advance(self, seconds: float) -> None:
+        await self.set(self._now + timedelta(seconds=seconds))
+
+    async def sleep_until(self, when: datetime) -> None:
+        async with self._moved:
+            await self._moved.wait_for(lambda: self._now >= when)
+
+
+def format_time(when: datetime | None) -> str | None:
+    """Kubernetes `metav1.Time`: RFC 3339, UTC, second precision, `Z`; a missing time is null."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_log_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

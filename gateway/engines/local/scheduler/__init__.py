@@ -1,0 +1,1 @@
+"""In-process schedulers of the local engine."""

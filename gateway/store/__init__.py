@@ -1,0 +1,23 @@
+"""The gateway's store: one SQL database (SQLite or PostgreSQL) behind small repositories.
+
+ORM rows never leave this package; repositories return the records of `records.py`.
+"""
+
+from __future__ import annotations
+
+from gateway.store.db import Database
+from gateway.store.logs import StepLogRepository
+from gateway.store.objects import CronWorkflowRepository, WorkflowTemplateRepository
+from gateway.store.records import LogLine, ObjectRecord, WorkflowRecord
+from gateway.store.workflows import WorkflowRepository
+
+__all__ = [
+    "CronWorkflowRepository",
+    "Database",
+    "LogLine",
+    "ObjectRecord",
+    "StepLogRepository",
+    "WorkflowRecord",
+    "WorkflowRepository",
+    "WorkflowTemplateRepository",
+]

@@ -58,13 +58,18 @@ def save_artifact(source: Path, destination: Path, archive: dict[str, Any] | Non
     partial.replace(destination)
 
 
-def load_artifact(source: Path, destination: Path) -> None:
-    """Place the artifact stored at `source` at `destination`, unpacking tar.gz archives."""
+def load_artifact(source: Path, destination: Path, archive: dict[str, Any] | None = None) -> None:
+    """Place the artifact stored at `source` at `destination`, unpacking tar.gz archives.
+
+    As Argo's executor does (workflow/executor/executor.go): `archive: {none: {}}` on an input
+    keeps a tarball as it is, `tar` unpacks it, and no archive unpacks whatever is a tarball.
+    """
     if not source.exists():
         raise ArtifactError(f"artifact {source.name!r} does not exist")
     destination.parent.mkdir(parents=True, exist_ok=True)
     _remove(destination)
-    if source.is_file() and _is_tarball(source):
+    unpack = "none" not in (archive or {}) and ("tar" in (archive or {}) or _is_tarball(source))
+    if source.is_file() and unpack:
         _unpack(source, destination)
     elif source.is_dir():
         shutil.copytree(source, destination)

@@ -102,8 +102,12 @@ def _own_source(declared: Manifest, scope: Mapping[str, str]) -> Manifest | None
         raise BindingError(str(exc)) from exc
 
 
-def _path(declared: Manifest) -> dict[str, str]:
-    return {"path": declared["path"]} if "path" in declared else {}
+def _path(declared: Manifest) -> dict[str, Any]:
+    """Where the template wants the artifact, and whether to unpack it (its `archive`)."""
+    placed: dict[str, Any] = {"path": declared["path"]} if "path" in declared else {}
+    if "archive" in declared:
+        placed["archive"] = declared["archive"]
+    return placed
 
 
 def input_scope(inputs: Manifest) -> dict[str, str]:

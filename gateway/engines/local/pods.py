@@ -153,7 +153,7 @@ def _load_inputs(pod: _Pod) -> None:
             source = artifact_location(root, artifact["s3"]["key"])
             if not source.exists() and artifact.get("optional"):
                 continue
-            load_artifact(source, pod.paths.local(artifact["path"]))
+            load_artifact(source, pod.paths.local(artifact["path"]), artifact.get("archive"))
         except (ArtifactError, OSError) as exc:
             raise PodError(f"failed to load artifact '{artifact['name']}': {exc}") from exc
 

@@ -39,7 +39,13 @@ _OUTPUT_PARAMETER = {
 }
 _S3 = {"key": _SCALAR}
 _ARCHIVE = {"none": {}, "tar": {"compressionLevel": _SCALAR}}
-_INPUT_ARTIFACT = {"name": _SCALAR, "path": _SCALAR, "s3": _S3, "optional": _SCALAR}
+_INPUT_ARTIFACT = {
+    "name": _SCALAR,
+    "path": _SCALAR,
+    "s3": _S3,
+    "optional": _SCALAR,
+    "archive": _ARCHIVE,
+}
 _ARGUMENT_ARTIFACT = {"name": _SCALAR, "from": _SCALAR, "s3": _S3, "optional": _SCALAR}
 _OUTPUT_ARTIFACT = {
     "name": _SCALAR,

@@ -1,14 +1,20 @@
-"""The ``tender`` command: one verb per daily action, a noun group per administration task."""
+"""The ``tender`` command: one verb per daily action, a noun group per administration task.
+
+Options override the ``TENDER_*`` environment variables they are named after. The server and
+the store are imported inside the commands that use them, so that ``tender compile`` starts
+without loading them.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from compiler import CompileError, compile_document, dump_yaml, parse_document
+from gateway.settings import Settings
 
 app = typer.Typer(
     name="tender",
@@ -16,11 +22,21 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+token_app = typer.Typer(help="SDK tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Where tender keeps its state [env: TENDER_DATA_DIR].",
+        show_default=False,
+    ),
+]
 
 
-@app.callback()
-def _main() -> None:
-    """Keep typer from folding a single command into the top level."""
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 @app.command("compile")
@@ -49,3 +65,36 @@ def compile_(
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="[env: TENDER_HOST, default 127.0.0.1]", show_default=False)
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="[env: TENDER_PORT, default 8080]", show_default=False)
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the platform's API on the embedded defaults (SQLite, local storage, local engine)."""
+    import uvicorn
+
+    from gateway.app import create_app
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    typer.echo(
+        f"tender: serving {settings.resolved_external_url} (data in {settings.data_dir})", err=True
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@token_app.command("create")
+def token_create(
+    data_dir: DataDir = None,
+    name: Annotated[str, typer.Option(help="A name to recognise the token by.")] = "default",
+) -> None:
+    """Print a new SDK token (for CRAFT_AI_SDK_TOKEN), and nothing else."""
+    from gateway.admin import create_sdk_token
+
+    typer.echo(create_sdk_token(_settings(data_dir=data_dir), name))

@@ -30,6 +30,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 
 from compiler import CompileError
+from gateway import archives, forms, storage
 from gateway.engines import errors as engine_errors
 from gateway.responses import JSON
 
@@ -125,7 +126,15 @@ def error_response(
     return JSON(body, status_code=status, headers=dict(headers or {}))
 
 
-_ENGINE_ERRORS: tuple[tuple[type[Exception], type[TenderError]], ...] = (
+# Errors of the gateway's own building blocks, which know nothing of HTTP.
+_FOREIGN_ERRORS: tuple[tuple[type[Exception], type[TenderError]], ...] = (
+    (archives.ArchiveTooLargeError, PayloadTooLargeError),
+    (archives.ArchiveError, BadRequestError),
+    (archives.FunctionNotFoundError, BadRequestError),
+    (forms.FormError, BadRequestError),
+    (storage.InvalidKeyError, BadRequestError),
+    (storage.KeyConflictError, ConflictError),
+    (storage.ObjectNotFoundError, NotFoundError),
     (engine_errors.ObjectNotFoundError, NotFoundError),
     (engine_errors.ObjectExistsError, ConflictError),
     (engine_errors.ManifestError, BadRequestError),
@@ -143,8 +152,8 @@ def _foreign(exc: Exception) -> TenderError | None:
             name="InvalidDefinition",
             additional_data={"field": exc.field, "rule": exc.rule},
         )
-    for engine_error, kind in _ENGINE_ERRORS:
-        if isinstance(exc, engine_error):
+    for foreign, kind in _FOREIGN_ERRORS:
+        if isinstance(exc, foreign):
             return kind(str(exc), name=type(exc).__name__.removesuffix("Error"))
     return None
 
@@ -196,4 +205,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_middleware(_RequestId)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
     app.add_exception_handler(RequestValidationError, _handle_validation)
+    # Expected errors are answered by Starlette's ExceptionMiddleware; only the catch-all goes
+    # to the outermost ServerErrorMiddleware, which logs it with its traceback.
+    for expected in (TenderError, CompileError, *(foreign for foreign, _ in _FOREIGN_ERRORS)):
+        app.add_exception_handler(expected, _handle_tender)
     app.add_exception_handler(Exception, _handle_tender)

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # The uncompressed size of a pipeline's code archive (the SDK documents 5 MB of folders).
     max_code_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     pip_timeout_s: float = Field(default=600.0, gt=0)
+    # Whether a pipeline may be cloned from a path or file:// URL on the gateway's own machine.
+    # Off by default: it would let any caller read repositories the operator keeps there.
+    allow_local_repositories: bool = False
+    git_timeout_s: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> Settings:

@@ -6,17 +6,31 @@ ORM rows never leave this package; repositories return the records of `records.p
 from __future__ import annotations
 
 from gateway.store.db import Database
+from gateway.store.executions import ExecutionRepository
 from gateway.store.logs import StepLogRepository
 from gateway.store.objects import CronWorkflowRepository, WorkflowTemplateRepository
-from gateway.store.records import LogLine, ObjectRecord, WorkflowRecord
+from gateway.store.pipelines import PipelineRepository
+from gateway.store.records import (
+    ExecutionRecord,
+    LogLine,
+    ObjectRecord,
+    PipelineRecord,
+    WorkflowRecord,
+)
+from gateway.store.tokens import TokenRepository
 from gateway.store.workflows import WorkflowRepository
 
 __all__ = [
     "CronWorkflowRepository",
     "Database",
+    "ExecutionRecord",
+    "ExecutionRepository",
     "LogLine",
     "ObjectRecord",
+    "PipelineRecord",
+    "PipelineRepository",
     "StepLogRepository",
+    "TokenRepository",
     "WorkflowRecord",
     "WorkflowRepository",
     "WorkflowTemplateRepository",

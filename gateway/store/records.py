@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["LogLine", "ObjectRecord", "WorkflowRecord"]
+__all__ = [
+    "FINISHED_STATUSES",
+    "ExecutionRecord",
+    "LogLine",
+    "ObjectRecord",
+    "PipelineRecord",
+    "WorkflowRecord",
+]
 
 
 @dataclass(frozen=True)
@@ -42,3 +49,37 @@ class LogLine:
     timestamp: datetime
     stream: str
     content: str
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    name: str
+    definition: dict[str, Any]  # compiler.models.Pipeline, as JSON
+    status: str  # creation_pending | ready | creation_failed
+    origin: str  # local | git_repository
+    created_by: str
+    created_at: datetime
+    build_logs: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    id: str
+    pipeline_name: str
+    deployment_name: str | None
+    trigger: str  # run | endpoint | periodic
+    created_by: str
+    created_at: datetime
+    status: str
+    end_date: datetime | None
+    steps: list[dict[str, Any]]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+# Argo's completed phases; the SDK's EXECUTION_STATUS spells them the same way.
+FINISHED_STATUSES = frozenset({"Succeeded", "Failed", "Error", "Skipped"})

@@ -8,14 +8,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "ApiTokenRow",
     "Base",
     "CronWorkflowRow",
+    "ExecutionRow",
+    "PipelineRow",
+    "SigningKeyRow",
     "StepLogRow",
     "UTCDateTime",
     "WorkflowRow",
@@ -101,3 +105,59 @@ class StepLogRow(Base):
     timestamp: Mapped[datetime]
     stream: Mapped[str] = mapped_column(String(6))
     content: Mapped[str] = mapped_column(Text)
+
+
+class ApiTokenRow(Base):
+    """An SDK token: only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class SigningKeyRow(Base):
+    """The key access tokens are signed with: kept, so that a restart logs nobody out."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class PipelineRow(Base):
+    __tablename__ = "pipelines"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    definition: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    build_logs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class ExecutionRow(Base):
+    """What the engine does not keep about an execution, and a copy of its state for listing."""
+
+    __tablename__ = "executions"
+    __table_args__ = (
+        Index("ix_executions_pipeline_name_created_at", "pipeline_name", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(253), primary_key=True)
+    pipeline_name: Mapped[str] = mapped_column(
+        String(63), ForeignKey("pipelines.name", ondelete="CASCADE")
+    )
+    deployment_name: Mapped[str | None] = mapped_column(String(63))
+    trigger: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    end_date: Mapped[datetime | None]
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

@@ -1,0 +1,108 @@
+"""An execution's inputs and outputs as the store keeps them, and the SDK reads them back.
+
+Each item has ``pipeline_input_name`` (or ``pipeline_output_name``), ``data_type``,
+``mapping_type`` and ``mapping_value`` (craft-api.md section 5.3); the gateway adds ``key`` for
+files it stores, which ``executions.public_io`` leaves out of answers. The value of an
+environment variable is never recorded: it may be a secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from compiler import InputSource, OutputDestination, Pipeline, Run
+from compiler.graph import plan_pipeline
+from compiler.keys import datastore_key, resolve_key, step_output_key
+from compiler.models import Input
+from compiler.values import DataType
+
+__all__ = ["run_inputs", "run_outputs"]
+
+# The SDK's words for where a value comes from (docstrings of pipeline_executions.py).
+_INPUT_MAPPING_TYPES = {
+    "endpoint_input_name": "endpoint",
+    "constant_value": "constant",
+    "environment_variable_name": "environment_variable",
+    "datastore_path": "datastore",
+    "is_null": "is_null",
+}
+
+
+def run_inputs(pipeline: Pipeline, run: Run) -> list[dict[str, Any]]:
+    mapped = {source.pipeline_input_name: source for source in run.inputs_mapping}
+    return [
+        _mapped_input(declared, mapped[declared.name])
+        if declared.name in mapped
+        else _run_input(declared, run)
+        for declared in pipeline.inputs
+    ]
+
+
+def _item(declared: Input, mapping_type: str, mapping_value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pipeline_input_name": declared.name,
+        "data_type": declared.data_type.value,
+        "mapping_type": mapping_type,
+        "mapping_value": mapping_value,
+    }
+
+
+def _run_input(declared: Input, run: Run) -> dict[str, Any]:
+    item = _item(declared, "run", {"run_input_name": declared.name})
+    if declared.name in run.files:
+        item["key"] = run.files[declared.name]
+    elif declared.name in run.inputs:
+        item["value"] = run.inputs[declared.name]
+    else:
+        item["value"] = declared.default_value
+    return item
+
+
+def _mapped_input(declared: Input, source: InputSource) -> dict[str, Any]:
+    kind = source.kind
+    value = getattr(source, kind)
+    item = _item(declared, _INPUT_MAPPING_TYPES[kind], {kind: value})
+    if kind == "constant_value":
+        item["value"] = value
+    elif kind == "is_null":
+        item["value"] = None
+    elif kind == "datastore_path":
+        item["key"] = datastore_key(value, "inputs_mapping")
+    return item
+
+
+def run_outputs(
+    pipeline: Pipeline, mappings: list[OutputDestination], workflow_name: str, created: datetime
+) -> list[dict[str, Any]]:
+    """Each output's destination, with the keys of file outputs resolved for this workflow."""
+    plan = plan_pipeline(pipeline)
+    mapped = {d.pipeline_output_name: d for d in mappings}
+    items = []
+    for declared in pipeline.outputs:
+        destination = mapped.get(declared.name)
+        kind = "run" if destination is None else destination.kind
+        item: dict[str, Any] = {
+            "pipeline_output_name": declared.name,
+            "data_type": declared.data_type.value,
+        }
+        if kind == "is_null":
+            item |= {"mapping_type": "is_null", "mapping_value": {"is_null": True}}
+        elif kind == "datastore_path":
+            assert destination is not None
+            assert destination.datastore_path is not None
+            key = resolve_key(
+                datastore_key(destination.datastore_path, "outputs_mapping"), workflow_name, created
+            )
+            path = key.removeprefix("datastore/")
+            item |= {"mapping_type": "datastore", "mapping_value": {"datastore_path": path}}
+            item |= {"key": key, "value": None}
+        else:
+            item |= {"mapping_type": "run", "mapping_value": {"run_output_name": declared.name}}
+            if declared.data_type is DataType.FILE:
+                ref = plan.outputs[declared.name]
+                item["key"] = resolve_key(
+                    step_output_key(ref.step, ref.output), workflow_name, created
+                )
+        items.append(item)
+    return items

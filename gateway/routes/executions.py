@@ -1,0 +1,130 @@
+"""Executions: outputs (long-polled), input and output values, details, logs, deletion."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.deps import ServicesDep, TrackerDep, current_user
+from gateway.errors import ConflictError, ExecutionFailedError, NotFoundError
+from gateway.executions import execution_view, public_io
+from gateway.logs import LogQuery, filter_logs
+from gateway.pipelines import delete_execution_objects
+from gateway.responses import JSON
+from gateway.store.records import ExecutionRecord
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/executions", dependencies=[Depends(current_user)])
+
+
+@router.get("/{execution_id}/outputs")
+async def outputs(
+    execution_id: str,
+    request: Request,
+    tracker: TrackerDep,
+    services: ServicesDep,
+    wait: Annotated[bool, Query(alias="wait_for_completion")] = False,
+) -> Response:
+    """Once the execution ended, its outputs; until then, with ``wait``, 307 to this same URL.
+
+    The SDK re-sends the same request while it gets 307 (craft-api.md section 5.3), so each
+    answer holds the request until the end or for the long-poll time, never a busy loop.
+    """
+    timeout = services.settings.long_poll_s if wait else 0.0
+    record = await tracker.wait(execution_id, timeout)
+    if not record.is_finished:
+        body = {"execution_id": execution_id, "status": record.status}
+        return JSON(body, status_code=307, headers={"Location": str(request.url)})
+    _raise_if_failed(record)
+    return JSON({"outputs": public_io(record.outputs)})
+
+
+def _raise_if_failed(record: ExecutionRecord) -> None:
+    if record.status in ("Failed", "Error"):
+        failed = [s["name"] for s in record.steps if s["status"] in ("Failed", "Error")]
+        raise ExecutionFailedError(
+            f"execution {record.id!r} ended {record.status}"
+            + (f" in step {', '.join(failed)}" if failed else ""),
+            additional_data={"execution_id": record.id, "status": record.status},
+        )
+
+
+@router.get("/{execution_id}/outputs/{output_name}")
+async def output_value(
+    execution_id: str, output_name: str, tracker: TrackerDep, services: ServicesDep
+) -> Response:
+    record = await tracker.get(execution_id)
+    item = _find(record.outputs, "pipeline_output_name", output_name, record.id)
+    if not record.is_finished:
+        raise ConflictError(f"execution {record.id!r} has not ended yet", name="NotFinished")
+    return await _value_response(services, item)
+
+
+@router.get("/{execution_id}/inputs/{input_name}")
+async def input_value(
+    execution_id: str, input_name: str, tracker: TrackerDep, services: ServicesDep
+) -> Response:
+    record = await tracker.get(execution_id)
+    item = _find(record.inputs, "pipeline_input_name", input_name, record.id)
+    return await _value_response(services, item)
+
+
+def _find(items: list[dict[str, Any]], field: str, name: str, execution_id: str) -> dict[str, Any]:
+    for item in items:
+        if item[field] == name:
+            return item
+    kind = "output" if "output" in field else "input"
+    raise NotFoundError(
+        f"execution {execution_id!r} has no {kind} {name!r}", name=f"{kind.title()}NotFound"
+    )
+
+
+async def _value_response(services: ServicesDep, item: dict[str, Any]) -> Response:
+    """A file as ``application/octet-stream``; any other value as its raw JSON."""
+    if item["data_type"] != "file":
+        return Response(orjson.dumps(item.get("value")), media_type="application/json")
+    key = item.get("key")
+    if key is None or not await services.storage.exists(key):
+        raise NotFoundError("this file was not produced or not given", name="FileNotFound")
+    chunks = await services.storage.open(key)
+    return StreamingResponse(chunks, media_type="application/octet-stream")
+
+
+@router.get("/{execution_id}")
+async def read(execution_id: str, tracker: TrackerDep) -> dict[str, Any]:
+    return execution_view(await tracker.get(execution_id))
+
+
+@router.post("/{execution_id}/logs")
+async def logs(
+    execution_id: str,
+    tracker: TrackerDep,
+    services: ServicesDep,
+    query: Annotated[LogQuery | None, Body()] = None,
+) -> list[list[dict[str, Any]]]:
+    """One list of lines for the whole execution: the SDK returns only the first list."""
+    record = await tracker.get(execution_id)
+    steps = {f"{record.id}.{s['name']}": s["name"] for s in record.steps}
+    workflow = await services.engine.get_workflow(record.id)
+    node_names = {n["id"]: n["name"] for n in workflow["status"].get("nodes", {}).values()}
+    lines = [
+        {
+            "timestamp": entry["timestamp"],
+            "message": entry["content"],
+            "stream": entry["stream"],
+            "step": steps.get(node_names.get(entry["node_id"], ""), entry["node_id"]),
+        }
+        for entry in await services.engine.workflow_logs(record.id)
+    ]
+    return [filter_logs(lines, query or LogQuery())]
+
+
+@router.delete("/{execution_id}")
+async def delete(execution_id: str, tracker: TrackerDep, services: ServicesDep) -> dict[str, Any]:
+    record = await tracker.get(execution_id)
+    await delete_execution_objects(services, record.id)
+    return {"execution_id": record.id}

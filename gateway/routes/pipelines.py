@@ -1,0 +1,116 @@
+"""Pipelines: create, read, list, delete, run, and their executions and build logs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.datastructures import UploadFile
+
+from gateway.deps import CurrentUser, ServicesDep, current_user
+from gateway.errors import BadRequestError
+from gateway.forms import coerce_pipeline_form, unflatten
+from gateway.logs import LogQuery, filter_logs
+from gateway.pipelines import (
+    create_pipeline,
+    delete_pipeline,
+    get_pipeline,
+    parse_pipeline,
+    pipeline_view,
+)
+from gateway.runs import start_run
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)])
+
+Wait = Annotated[bool, Query(alias="wait_for_completion")]
+
+
+@router.get("/project-information")
+async def project_information() -> dict[str, Any]:
+    # What the SDK falls back to when container_config leaves these keys out.
+    return {"included_folders": [], "requirements_path": None}
+
+
+@router.post("/pipelines")
+async def create(request: Request, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
+    body, step_file = await _read_creation(request)
+    record = await create_pipeline(services, parse_pipeline(body), step_file, user)
+    return pipeline_view(record)
+
+
+async def _read_creation(request: Request) -> tuple[dict[str, Any], BinaryIO | None]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise BadRequestError("the body must be a JSON object", name="InvalidBody")
+        return body, None
+    form = await request.form()
+    step_file = form.get("step_file")
+    fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    if step_file is not None and not isinstance(step_file, UploadFile):
+        raise BadRequestError("step_file must be a file part", name="InvalidBody")
+    return coerce_pipeline_form(unflatten(fields)), None if step_file is None else step_file.file
+
+
+@router.get("/pipelines")
+async def list_pipelines(services: ServicesDep) -> list[dict[str, Any]]:
+    records = await services.in_store(services.pipelines.list_all)
+    return [
+        {
+            "pipeline_name": r.name,
+            "created_at": pipeline_view(r)["creation_info"]["created_at"],
+            "status": r.status,
+        }
+        for r in records
+    ]
+
+
+@router.get("/pipelines/{name}")
+async def read(name: str, services: ServicesDep, wait: Wait = False) -> dict[str, Any]:
+    return pipeline_view(await get_pipeline(services, name, wait=wait))
+
+
+@router.delete("/pipelines/{name}")
+async def delete(
+    name: str,
+    services: ServicesDep,
+    force: Annotated[bool, Query(alias="force_deployments_deletion")] = False,
+) -> dict[str, Any]:
+    del force  # no deployments yet: nothing to force
+    await delete_pipeline(services, name)
+    return {"pipeline": {"name": name}, "deployments": []}
+
+
+@router.get("/pipelines/{name}/executions/latest")
+async def latest_execution(name: str, services: ServicesDep) -> dict[str, Any] | None:
+    await get_pipeline(services, name)
+    execution_id = await services.in_store(services.executions.latest_id, name)
+    return None if execution_id is None else {"execution_id": execution_id}
+
+
+@router.get("/pipelines/{name}/executions")
+async def list_executions(name: str, services: ServicesDep) -> Any:
+    await get_pipeline(services, name)
+    return await services.in_store(services.executions.list_summaries, name)
+
+
+@router.post("/pipelines/{name}/logs")
+async def build_logs(
+    name: str, services: ServicesDep, query: Annotated[LogQuery | None, Body()] = None
+) -> list[dict[str, Any]]:
+    record = await get_pipeline(services, name)
+    return filter_logs(record.build_logs, query or LogQuery())
+
+
+@router.post("/pipelines/{name}/run")
+async def run(
+    name: str, request: Request, services: ServicesDep, user: CurrentUser
+) -> dict[str, Any]:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    files = {k: v.file for k, v in form.items() if isinstance(v, UploadFile)}
+    record = await start_run(services, name, fields, files, user)
+    return {"execution_id": record.id}

@@ -1,0 +1,102 @@
+"""What the routes need, opened once per app: the store, storage, engine and trackers.
+
+``open_services`` is the app's lifespan: it migrates the store, starts the engine and the
+execution tracker, and closes them in the reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from compiler.labels import PIPELINE_LABEL
+from gateway.auth import new_signing_key
+from gateway.engines.base import Engine, Manifest
+from gateway.engines.local import LocalEngine, LocalEngineSettings
+from gateway.engines.local.settings import resolve_default_interpreter
+from gateway.environments import environment_python
+from gateway.settings import Settings
+from gateway.storage import LocalStorage, Storage
+from gateway.store import Database, ExecutionRepository, PipelineRepository, TokenRepository
+
+__all__ = ["Services", "open_services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    tokens: TokenRepository
+    pipelines: PipelineRepository
+    executions: ExecutionRepository
+    storage: Storage
+    engine: Engine
+    signing_key: str
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the answer is sent; the app waits for it when it stops."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def in_store(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a repository call in a thread: SQLAlchemy is used synchronously."""
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    for folder in (settings.data_dir, settings.storage_dir, settings.work_dir):
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    await asyncio.to_thread(db.upgrade)
+    tokens = TokenRepository(db)
+    signing_key = await asyncio.to_thread(tokens.signing_key, new_signing_key, datetime.now(UTC))
+    engine = LocalEngine(
+        db,
+        LocalEngineSettings(
+            data_dir=settings.data_dir / "engine",
+            artifacts_dir=settings.storage_dir,
+            max_processes=settings.concurrency or os.cpu_count() or 1,
+        ),
+        resolve_interpreter=_pipeline_interpreters(settings),
+    )
+    await engine.start()
+    services = Services(
+        settings=settings,
+        db=db,
+        tokens=tokens,
+        pipelines=PipelineRepository(db),
+        executions=ExecutionRepository(db),
+        storage=LocalStorage(settings.storage_dir),
+        engine=engine,
+        signing_key=signing_key,
+    )
+    try:
+        yield services
+    finally:
+        for task in list(services._background):
+            task.cancel()
+        await asyncio.gather(*services._background, return_exceptions=True)
+        await engine.close()
+        await asyncio.to_thread(db.dispose)
+
+
+def _pipeline_interpreters(settings: Settings) -> Any:
+    """Steps of a tender pipeline run with the pipeline's own virtualenv (built at creation)."""
+
+    def resolve(command: str, workflow: Manifest) -> str | None:
+        pipeline = workflow.get("metadata", {}).get("labels", {}).get(PIPELINE_LABEL)
+        if command in ("python", "python3") and pipeline:
+            python = environment_python(pipeline, settings.environments_dir)
+            if python.exists():
+                return str(python)
+        return resolve_default_interpreter(command, workflow)
+
+    return resolve

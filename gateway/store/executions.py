@@ -1,0 +1,121 @@
+"""Executions: who started them and with what, and a copy of their state for fast listing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from gateway.dates import format_date
+from gateway.store.db import Database
+from gateway.store.records import FINISHED_STATUSES, ExecutionRecord
+from gateway.store.tables import ExecutionRow
+
+__all__ = ["ExecutionRepository"]
+
+_SUMMARY_COLUMNS = (
+    ExecutionRow.id,
+    ExecutionRow.status,
+    ExecutionRow.created_at,
+    ExecutionRow.created_by,
+    ExecutionRow.end_date,
+    ExecutionRow.pipeline_name,
+    ExecutionRow.deployment_name,
+    ExecutionRow.steps,
+)
+
+
+class ExecutionRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def insert(self, record: ExecutionRecord) -> None:
+        with self._db.transaction() as session:
+            session.add(ExecutionRow(**record.__dict__))
+
+    def get(self, execution_id: str) -> ExecutionRecord | None:
+        with self._db.transaction() as session:
+            row = session.get(ExecutionRow, execution_id)
+            return None if row is None else _to_record(row)
+
+    def update_state(
+        self,
+        execution_id: str,
+        *,
+        status: str,
+        end_date: datetime | None,
+        steps: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+    ) -> None:
+        with self._db.transaction() as session:
+            row = session.get(ExecutionRow, execution_id)
+            if row is not None:
+                row.status, row.end_date, row.steps, row.outputs = status, end_date, steps, outputs
+
+    def list_summaries(self, pipeline_name: str) -> list[dict[str, Any]]:
+        """The SDK's ``list_pipeline_executions`` items, newest first, straight from the columns."""
+        query = (
+            select(*_SUMMARY_COLUMNS)
+            .where(ExecutionRow.pipeline_name == pipeline_name)
+            .order_by(ExecutionRow.created_at.desc(), ExecutionRow.id)
+        )
+        with self._db.transaction() as session:
+            rows = session.execute(query).all()
+        return [
+            {
+                "execution_id": row[0],
+                "status": row[1],
+                "created_at": format_date(row[2]),
+                "created_by": row[3],
+                "end_date": format_date(row[4]),
+                "pipeline_name": row[5],
+                "deployment_name": row[6],
+                "steps": row[7],
+            }
+            for row in rows
+        ]
+
+    def latest_id(self, pipeline_name: str) -> str | None:
+        query = (
+            select(ExecutionRow.id)
+            .where(ExecutionRow.pipeline_name == pipeline_name)
+            .order_by(ExecutionRow.created_at.desc())
+            .limit(1)
+        )
+        with self._db.transaction() as session:
+            found: str | None = session.scalar(query)
+            return found
+
+    def unfinished_ids(self) -> list[str]:
+        query = select(ExecutionRow.id).where(ExecutionRow.status.not_in(FINISHED_STATUSES))
+        with self._db.transaction() as session:
+            return list(session.scalars(query))
+
+    def ids_of_pipeline(self, pipeline_name: str) -> list[str]:
+        query = select(ExecutionRow.id).where(ExecutionRow.pipeline_name == pipeline_name)
+        with self._db.transaction() as session:
+            return list(session.scalars(query))
+
+    def delete(self, execution_id: str) -> bool:
+        with self._db.transaction() as session:
+            row = session.get(ExecutionRow, execution_id)
+            if row is not None:
+                session.delete(row)
+            return row is not None
+
+
+def _to_record(row: ExecutionRow) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=row.id,
+        pipeline_name=row.pipeline_name,
+        deployment_name=row.deployment_name,
+        trigger=row.trigger,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        status=row.status,
+        end_date=row.end_date,
+        steps=row.steps,
+        inputs=row.inputs,
+        outputs=row.outputs,
+    )

@@ -1,0 +1,46 @@
+"""SDK tokens (hashed) and the access-token signing key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+
+from gateway.store.db import Database
+from gateway.store.tables import ApiTokenRow, SigningKeyRow
+
+__all__ = ["TokenRepository"]
+
+
+class TokenRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, token_id: str, name: str, token_hash: str, created_at: datetime) -> None:
+        with self._db.transaction() as session:
+            session.add(
+                ApiTokenRow(id=token_id, name=name, token_hash=token_hash, created_at=created_at)
+            )
+
+    def find(self, token_hash: str) -> str | None:
+        """The id of the token with this hash, if there is one."""
+        with self._db.transaction() as session:
+            found: str | None = session.scalar(
+                select(ApiTokenRow.id).where(ApiTokenRow.token_hash == token_hash)
+            )
+            return found
+
+    def signing_key(self, new_key: Callable[[], str], now: datetime) -> str:
+        """The signing key, made with ``new_key`` the first time (the lowest id wins a race)."""
+        with self._db.transaction() as session:
+            secret = session.scalar(select(SigningKeyRow.secret).order_by(SigningKeyRow.id))
+            if secret is None:
+                session.add(SigningKeyRow(id=1, secret=new_key(), created_at=now))
+        if secret is not None:
+            return secret
+        with self._db.transaction() as session:
+            stored: str = session.execute(
+                select(SigningKeyRow.secret).order_by(SigningKeyRow.id)
+            ).scalar_one()
+            return stored

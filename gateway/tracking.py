@@ -1,0 +1,123 @@
+"""Keeping each execution's record in step with its Workflow, and waiting for it to end.
+
+The engine owns an execution's state; the store keeps a copy (status, end date, steps, output
+values) so that listing ten thousand executions is one query. ``refresh`` copies the engine's
+state of one execution; ``watch`` refreshes every unfinished one in the background, so that
+the copy is current even if nobody asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from compiler import Pipeline
+from gateway.engines.errors import ObjectNotFoundError
+from gateway.errors import NotFoundError
+from gateway.executions import workflow_state
+from gateway.services import Services
+from gateway.store.records import ExecutionRecord
+
+__all__ = ["ExecutionTracker"]
+
+_log = logging.getLogger("tender.tracking")
+_POLL_S = 0.02
+ENGINE_LOST = "the engine has no record of this execution's workflow"
+
+
+class ExecutionTracker:
+    def __init__(self, services: Services, *, interval_s: float = 0.5) -> None:
+        self._services = services
+        self._interval_s = interval_s
+        self._pipelines: dict[tuple[str, datetime], Pipeline] = {}
+
+    async def get(self, execution_id: str) -> ExecutionRecord:
+        """The execution's record, refreshed from the engine if it has not ended."""
+        record = await self._services.in_store(self._services.executions.get, execution_id)
+        if record is None:
+            raise NotFoundError(f"execution {execution_id!r} not found", name="ExecutionNotFound")
+        return await self.refresh(record)
+
+    async def wait(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
+        """The record once the execution ended, or as it is when ``timeout_s`` passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        record = await self.get(execution_id)
+        while not record.is_finished and loop.time() < deadline:
+            await asyncio.sleep(_POLL_S)
+            record = await self.refresh(record)
+        return record
+
+    async def refresh(self, record: ExecutionRecord) -> ExecutionRecord:
+        if record.is_finished:
+            return record
+        services = self._services
+        try:
+            workflow = await services.engine.get_workflow(record.id)
+        except ObjectNotFoundError:
+            status, end_date, steps, outputs = (
+                "Error",
+                record.end_date,
+                record.steps,
+                record.outputs,
+            )
+        else:
+            pipeline = await self._pipeline(record.pipeline_name)
+            if pipeline is None:
+                return record
+            state = workflow_state(workflow, pipeline, record.outputs)
+            status, end_date, steps, outputs = (
+                state.status,
+                state.end_date,
+                state.steps,
+                state.outputs,
+            )
+        if (status, end_date, steps, outputs) == (
+            record.status,
+            record.end_date,
+            record.steps,
+            record.outputs,
+        ):
+            return record
+        await services.in_store(
+            services.executions.update_state,
+            record.id,
+            status=status,
+            end_date=end_date,
+            steps=steps,
+            outputs=outputs,
+        )
+        return ExecutionRecord(
+            **{
+                **record.__dict__,
+                "status": status,
+                "end_date": end_date,
+                "steps": steps,
+                "outputs": outputs,
+            }
+        )
+
+    async def _pipeline(self, name: str) -> Pipeline | None:
+        stored = await self._services.in_store(self._services.pipelines.get, name)
+        if stored is None:
+            return None
+        cached = self._pipelines.get((name, stored.created_at))
+        if cached is None:
+            cached = Pipeline.model_validate(stored.definition)
+            self._pipelines[(name, stored.created_at)] = cached
+        return cached
+
+    async def watch(self) -> None:
+        """Refresh every unfinished execution, every ``interval_s``, until cancelled."""
+        services = self._services
+        while True:
+            try:
+                for execution_id in await services.in_store(services.executions.unfinished_ids):
+                    record = await services.in_store(services.executions.get, execution_id)
+                    if record is not None:
+                        await self.refresh(record)
+            except Exception:
+                # One bad record must not stop the others from being tracked.
+                _log.exception("refreshing executions failed")
+            await asyncio.sleep(self._interval_s)

@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "create_db_engine"]
+__all__ = ["Database", "create_db_engine", "date_text"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -46,6 +46,15 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def date_text(column: Any, dialect: str) -> ColumnElement[str]:
+    """A timestamp column as the SDK's date text (``2026-01-01T10:00:00.000Z``), made by the
+    database, which is several times faster than making it in Python for a long listing."""
+    if dialect == "sqlite":
+        # Stored as naive UTC text (tables.UTCDateTime); %f is seconds with milliseconds.
+        return func.strftime("%Y-%m-%dT%H:%M:%fZ", column)
+    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 
 
 class Database:

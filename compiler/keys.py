@@ -6,6 +6,9 @@ S3 artifacts (Argo docs, "Key-Only Artifacts") and never a bucket or credentials
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from compiler.errors import CompileError
 
 __all__ = [
@@ -13,6 +16,7 @@ __all__ = [
     "code_key",
     "datastore_key",
     "dependencies_key",
+    "resolve_key",
     "run_input_key",
     "step_output_key",
 ]
@@ -69,3 +73,16 @@ def check_datastore_path(path: str, field: str) -> None:
         problem = "must not contain '{{' or '}}'"
     if problem:
         raise CompileError(field, "datastore_path", f"datastore path {path!r} {problem}")
+
+
+_VARIABLE = re.compile(r"\{\{workflow\.(name|creationTimestamp\.([A-Za-z]))\}\}")
+
+
+def resolve_key(key: str, workflow_name: str, created_at: datetime) -> str:
+    """A key of this module as Argo resolves it for one Workflow (its name and creation time)."""
+
+    def variable(match: re.Match[str]) -> str:
+        strftime_char = match.group(2)
+        return workflow_name if strftime_char is None else created_at.strftime(f"%{strftime_char}")
+
+    return _VARIABLE.sub(variable, key)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from compiler import Pipeline
 from gateway.engines.errors import ObjectNotFoundError
 from gateway.errors import NotFoundError
-from gateway.executions import workflow_state
+from gateway.executions import WorkflowState, workflow_state
 from gateway.services import Services
 from gateway.store.records import ExecutionRecord
 
@@ -56,47 +57,28 @@ class ExecutionTracker:
         try:
             workflow = await services.engine.get_workflow(record.id)
         except ObjectNotFoundError:
-            status, end_date, steps, outputs = (
-                "Error",
-                record.end_date,
-                record.steps,
-                record.outputs,
-            )
+            now = datetime.now(UTC)
+            state = WorkflowState("Error", now, record.steps, record.outputs, ENGINE_LOST)
         else:
             pipeline = await self._pipeline(record.pipeline_name)
             if pipeline is None:
                 return record
             state = workflow_state(workflow, pipeline, record.outputs)
-            status, end_date, steps, outputs = (
-                state.status,
-                state.end_date,
-                state.steps,
-                state.outputs,
+        # Argo's times have whole seconds: an execution may seem to end before it started.
+        end_date = state.end_date and max(state.end_date, record.created_at)
+        updated = replace(
+            record, status=state.status, end_date=end_date, steps=state.steps, outputs=state.outputs
+        )
+        if updated != record:
+            await services.in_store(
+                services.executions.update_state,
+                record.id,
+                status=updated.status,
+                end_date=updated.end_date,
+                steps=updated.steps,
+                outputs=updated.outputs,
             )
-        if (status, end_date, steps, outputs) == (
-            record.status,
-            record.end_date,
-            record.steps,
-            record.outputs,
-        ):
-            return record
-        await services.in_store(
-            services.executions.update_state,
-            record.id,
-            status=status,
-            end_date=end_date,
-            steps=steps,
-            outputs=outputs,
-        )
-        return ExecutionRecord(
-            **{
-                **record.__dict__,
-                "status": status,
-                "end_date": end_date,
-                "steps": steps,
-                "outputs": outputs,
-            }
-        )
+        return updated
 
     async def _pipeline(self, name: str) -> Pipeline | None:
         stored = await self._services.in_store(self._services.pipelines.get, name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -9,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.deps import ServicesDep, TrackerDep, current_user
+from gateway.engines.errors import EngineError
 from gateway.errors import ConflictError, ExecutionFailedError, NotFoundError
 from gateway.executions import execution_view, public_io
 from gateway.logs import LogQuery, filter_logs
@@ -19,6 +22,8 @@ from gateway.store.records import ExecutionRecord
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/executions", dependencies=[Depends(current_user)])
+
+_ATTEMPT = re.compile(r"\(\d+\)$")
 
 
 @router.get("/{execution_id}/outputs")
@@ -39,18 +44,28 @@ async def outputs(
     if not record.is_finished:
         body = {"execution_id": execution_id, "status": record.status}
         return JSON(body, status_code=307, headers={"Location": str(request.url)})
-    _raise_if_failed(record)
+    if record.status in ("Failed", "Error"):
+        raise await _failure(services, record)
     return JSON({"outputs": public_io(record.outputs)})
 
 
-def _raise_if_failed(record: ExecutionRecord) -> None:
-    if record.status in ("Failed", "Error"):
-        failed = [s["name"] for s in record.steps if s["status"] in ("Failed", "Error")]
-        raise ExecutionFailedError(
-            f"execution {record.id!r} ended {record.status}"
-            + (f" in step {', '.join(failed)}" if failed else ""),
-            additional_data={"execution_id": record.id, "status": record.status},
-        )
+async def _failure(services: ServicesDep, record: ExecutionRecord) -> ExecutionFailedError:
+    """Why the execution failed, in the words of its last error line (the runner ends with one)."""
+    failed = [s["name"] for s in record.steps if s["status"] in ("Failed", "Error")]
+    message = f"execution {record.id!r} ended {record.status}"
+    if failed:
+        message += f" in step {', '.join(failed)}"
+    with contextlib.suppress(EngineError):
+        errors = [
+            entry["content"]
+            for entry in await services.engine.workflow_logs(record.id)
+            if entry["stream"] == "stderr" and entry["content"].strip()
+        ]
+        if errors:
+            message += f": {errors[-1].removeprefix('tender: ')}"
+    return ExecutionFailedError(
+        message, additional_data={"execution_id": record.id, "status": record.status}
+    )
 
 
 @router.get("/{execution_id}/outputs/{output_name}")
@@ -110,7 +125,10 @@ async def logs(
     record = await tracker.get(execution_id)
     steps = {f"{record.id}.{s['name']}": s["name"] for s in record.steps}
     workflow = await services.engine.get_workflow(record.id)
-    node_names = {n["id"]: n["name"] for n in workflow["status"].get("nodes", {}).values()}
+    # A retried step's attempts are nodes "<workflow>.<step>(0)", "(1)"...: they log as the step.
+    node_names = {
+        n["id"]: _ATTEMPT.sub("", n["name"]) for n in workflow["status"].get("nodes", {}).values()
+    }
     lines = [
         {
             "timestamp": entry["timestamp"],

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from gateway.auth import hash_token, issue_access_token, new_token, read_access_token
+from gateway.errors import AuthenticationError
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_tokens_are_url_safe_and_distinct() -> None:
+    tokens = {new_token() for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(t.replace("_", "").replace("-", "").isalnum() for t in tokens)
+
+
+def test_hash_is_stable_and_not_the_token() -> None:
+    token = new_token()
+    assert hash_token(token) == hash_token(token)
+    assert token not in hash_token(token)
+
+
+def test_access_token_round_trip_and_sdk_claims() -> None:
+    key = "k" * 48
+    access = issue_access_token("user-1", key, now=NOW, lifetime=timedelta(hours=1))
+    claims = jwt.decode(access, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 3600  # the SDK reads both (craft-api.md 2.2)
+    with pytest.raises(AuthenticationError, match="expired"):
+        read_access_token(access, key)  # NOW is in the past
+    fresh = issue_access_token("user-1", key, now=datetime.now(UTC), lifetime=timedelta(hours=1))
+    assert read_access_token(fresh, key) == "user-1"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        jwt.encode(
+            {"sub": "x", "iat": 0, "exp": 2**33, "iss": "tender"}, key=None, algorithm="none"
+        ),
+        jwt.encode({"sub": "x", "iat": 0, "exp": 2**33, "iss": "tender"}, "another-key" * 4),
+        jwt.encode({"sub": "x", "iat": 0, "exp": 2**33, "iss": "elsewhere"}, "k" * 48),
+    ],
+    ids=["garbage", "alg-none", "wrong-key", "wrong-issuer"],
+)
+def test_invalid_access_tokens_are_refused(token: str) -> None:
+    with pytest.raises(AuthenticationError):
+        read_access_token(token, "k" * 48)

@@ -255,7 +255,8 @@ class InputSource(BaseModel):
         if extras and given[0] != "endpoint_input_name":
             raise invalid(
                 "endpoint_only",
-                f"{' and '.join(extras)} only go with endpoint_input_name, not with {given[0]}",
+                f"{' and '.join(extras)} may only be given with endpoint_input_name, "
+                f"not with {given[0]}",
             )
         return self
 

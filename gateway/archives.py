@@ -276,7 +276,7 @@ def check_function_present(folder: Path, function_path: str, function_name: str)
     names = _bound_names(tree.body)
     if function_name not in names and "*" not in names:
         raise FunctionNotFoundError(
-            f"function_path {function_path!r} defines no function {function_name!r}"
+            f"function_path {function_path!r} defines no function_name {function_name!r}"
         )
 
 

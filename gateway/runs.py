@@ -10,7 +10,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -26,6 +26,7 @@ from gateway.store.records import ExecutionRecord
 
 __all__ = ["start_run"]
 
+T = TypeVar("T")
 _INPUT_SOURCES = TypeAdapter(list[InputSource])
 _OUTPUT_DESTINATIONS = TypeAdapter(list[OutputDestination])
 # Until environment variables and the data store have their API (their own issue).
@@ -85,19 +86,21 @@ def _parse_run(fields: Mapping[str, str], files: dict[str, str]) -> Run:
             f"({MAX_VALUE_BYTES} bytes): send large values as files",
             name="InputsTooLarge",
         )
-    try:
-        inputs_mapping = _INPUT_SOURCES.validate_python(_json_field(fields, "inputs_mapping", "[]"))
-        outputs_mapping = _OUTPUT_DESTINATIONS.validate_python(
-            _json_field(fields, "outputs_mapping", "[]")
-        )
-    except ValidationError as exc:
-        raise_compile_error(exc, "mapping")
+    inputs_mapping = _validated(_INPUT_SOURCES, fields, "inputs_mapping")
+    outputs_mapping = _validated(_OUTPUT_DESTINATIONS, fields, "outputs_mapping")
     kinds = {m.kind for m in inputs_mapping} | {m.kind for m in outputs_mapping}
     for kind in sorted(kinds.intersection(_NOT_YET)):
         raise NotSupportedError(f"{kind} mappings are not supported yet", name="NotSupportedYet")
     return Run(
         inputs=inputs, files=files, inputs_mapping=inputs_mapping, outputs_mapping=outputs_mapping
     )
+
+
+def _validated(adapter: TypeAdapter[list[T]], fields: Mapping[str, str], name: str) -> list[T]:
+    try:
+        return adapter.validate_python(_json_field(fields, name, "[]"))
+    except ValidationError as exc:
+        raise_compile_error(exc, name)
 
 
 def _json_field(fields: Mapping[str, str], name: str, default: str) -> Any:

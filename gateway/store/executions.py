@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Text, cast, select
 
 from gateway.store.db import Database, date_text
 from gateway.store.records import FINISHED_STATUSES, ExecutionRecord
@@ -25,7 +25,8 @@ def _summary_columns(dialect: str) -> tuple[Any, ...]:
         date_text(ExecutionRow.end_date, dialect),
         ExecutionRow.pipeline_name,
         ExecutionRow.deployment_name,
-        type_coerce(ExecutionRow.steps, Text),
+        # A cast in SQL: psycopg decodes json columns itself, whatever SQLAlchemy's type says.
+        cast(ExecutionRow.steps, Text),
     )
 
 

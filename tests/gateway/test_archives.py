@@ -385,7 +385,7 @@ def test_finds_a_function_bound_at_module_level(code: Path, source: str) -> None
 def test_refuses_a_file_not_defining_the_function(code: Path, source: str) -> None:
     (code / "src" / "f.py").write_text(source)
     with pytest.raises(
-        FunctionNotFoundError, match=re.escape("'src/f.py' defines no function 'f'")
+        FunctionNotFoundError, match=re.escape("'src/f.py' defines no function_name 'f'")
     ):
         check_function_present(code, "src/f.py", "f")
 

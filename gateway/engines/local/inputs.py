@@ -84,7 +84,10 @@ def bind_inputs(template: Manifest, arguments: Manifest, scope: Mapping[str, str
             if declared.get("optional"):
                 continue
             raise BindingError(f"inputs.artifacts.{declared['name']} was not supplied")
-        artifacts.append({**source, "name": declared["name"], **_path(declared)})
+        # As Argo does, the argument is laid over the declaration: `optional` stays declared.
+        artifacts.append(
+            {**source, "name": declared["name"], **_path(declared), **_optional(declared)}
+        )
     inputs: Manifest = {}
     if parameters:
         inputs["parameters"] = parameters

@@ -52,3 +52,26 @@ async def test_tarball_inputs_are_unpacked_unless_archive_none(
     root = done["status"]["nodes"][done["metadata"]["name"]]
     assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
     assert root["outputs"]["result"] == expected
+
+
+async def test_an_optional_declared_input_stays_optional_when_its_argument_is_missing(
+    open_engine: EngineFactory,
+) -> None:
+    """The task's argument names a key that holds nothing; the template declares `optional`."""
+    template = sh(
+        "consume",
+        "if [ -e /tmp/in/doc ]; then printf present; else printf absent; fi",
+        inputs={"artifacts": [{"name": "doc", "path": "/tmp/in/doc", "optional": True}]},
+    )
+    task = {
+        "name": "t",
+        "template": "consume",
+        "arguments": {"artifacts": [{"name": "doc", "s3": {"key": "inputs/absent"}}]},
+    }
+    manifest = workflow([{"name": "main", "dag": {"tasks": [task]}}, template])
+    async with open_engine() as engine:
+        submitted = await engine.submit_workflow(manifest)
+        done = await engine.wait_for_workflow(submitted["metadata"]["name"])
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    [pod] = [n for n in done["status"]["nodes"].values() if n["type"] == "Pod"]
+    assert pod["outputs"]["result"] == "absent"

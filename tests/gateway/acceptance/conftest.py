@@ -1,0 +1,193 @@
+"""A real ``tender serve`` on a free loopback port, and clients for it.
+
+The gateway runs as users run it: a subprocess started with the ``tender`` CLI, on a fresh data
+dir, with an SDK token from ``tender token create``. It runs on SQLite, and on PostgreSQL when
+``TENDER_TEST_DATABASE_URL`` is set. That database is shared with other tests and other runs, so
+every pipeline gets a random suffix and is deleted after its test.
+
+The server is scoped to this package rather than the session: the engine tests empty the engine's
+tables of that same PostgreSQL database, which must not happen under a running gateway.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+import requests
+from sqlalchemy import delete
+
+from gateway.store import Database
+from gateway.store.tables import ApiTokenRow
+
+TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
+# Short holds keep the long-poll tests quick; the SDK loops on 307 and on creation_pending
+# whatever the hold is (craft-api.md section 7).
+LONG_POLL_S = 1.0
+_STARTUP_S = 60.0
+
+
+class Gateway(NamedTuple):
+    base_url: str
+    token: str
+    database: str  # "sqlite" or "postgres"
+    data_dir: Path
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _database_params() -> list[Any]:
+    url = os.environ.get("TENDER_TEST_DATABASE_URL")
+    skip = pytest.mark.skip(reason="TENDER_TEST_DATABASE_URL is not set")
+    return [
+        pytest.param(None, id="sqlite"),
+        pytest.param(url, id="postgres", marks=[pytest.mark.postgres, *([] if url else [skip])]),
+    ]
+
+
+def _server_env(database_url: str | None) -> dict[str, str]:
+    """The test's environment without its own TENDER_* settings, which would leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENDER_")}
+    env["TENDER_LONG_POLL_S"] = str(LONG_POLL_S)
+    if database_url:
+        env["TENDER_DATABASE_URL"] = database_url
+    return env
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, stderr: Path) -> None:
+    deadline = time.monotonic() + _STARTUP_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"tender serve exited with {process.returncode}:\n{stderr.read_text()}")
+        try:
+            requests.get(f"{url}/api/v1/pipelines", timeout=5).close()
+        except requests.ConnectionError:
+            time.sleep(0.1)
+        else:
+            return
+    pytest.fail(f"tender serve did not answer within {_STARTUP_S} s:\n{stderr.read_text()}")
+
+
+@pytest.fixture(scope="package", params=_database_params())
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """A running gateway and an SDK token for it; fails if the server logged a traceback."""
+    database_url: str | None = request.param
+    root = tmp_path_factory.mktemp(f"gateway-{'postgres' if database_url else 'sqlite'}")
+    data_dir = root / "data"
+    env = _server_env(database_url)
+    token_name = f"acceptance-{secrets.token_hex(4)}"
+    created = subprocess.run(
+        [*TENDER, "token", "create", "--data-dir", str(data_dir), "--name", token_name],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token, created.stderr
+    assert created.stdout == f"{token}\n", "token create prints the token and nothing else"
+
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    stderr = root / "serve.stderr"
+    with stderr.open("wb") as err_file:
+        process = subprocess.Popen(
+            [*TENDER, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+    try:
+        _wait_until_up(process, base_url, stderr)
+        yield Gateway(base_url, token, "postgres" if database_url else "sqlite", data_dir)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if database_url:
+            _forget_token(database_url, token_name)
+    log = stderr.read_text(errors="replace")
+    assert "Traceback" not in log, f"tender serve wrote a traceback to stderr:\n{log}"
+
+
+def _forget_token(database_url: str, token_name: str) -> None:
+    db = Database(database_url)
+    try:
+        with db.transaction() as session:
+            session.execute(delete(ApiTokenRow).where(ApiTokenRow.name == token_name))
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def access_token(gateway: Gateway) -> str:
+    answer = requests.post(
+        f"{gateway.api}/auth/refresh", json={"refresh_token": gateway.token}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["access_token"]
+    return token
+
+
+@pytest.fixture
+def http(access_token: str) -> Iterator[requests.Session]:
+    """A plain ``requests`` session that sends the access token, as the SDK's session does."""
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {access_token}"
+        yield session
+
+
+@pytest.fixture
+def sdk(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The unmodified craft-ai-sdk client, pointed at the gateway for both of its URLs."""
+    from craft_ai_sdk import CraftAiSdk
+
+    monkeypatch.setenv("SDK_VERBOSE_LOG", "false")
+    return CraftAiSdk(
+        sdk_token=gateway.token, environment_url=gateway.base_url, control_url=gateway.base_url
+    )
+
+
+@pytest.fixture
+def pipeline_name(gateway: Gateway) -> Iterator[Callable[[str], str]]:
+    """``pipeline_name("echo")`` gives ``echo-<random>``; each such pipeline is deleted after."""
+    names: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = f"{prefix}-{secrets.token_hex(3)}"
+        names.append(name)
+        return name
+
+    yield make
+    with requests.Session() as session:
+        answer = session.post(
+            f"{gateway.api}/auth/refresh", json={"refresh_token": gateway.token}, timeout=30
+        )
+        session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        for name in names:
+            gone = session.delete(f"{gateway.api}/pipelines/{name}", timeout=60)
+            assert gone.status_code in (200, 404), gone.text

@@ -70,7 +70,7 @@ class Database:
         with self._sessions.begin() as session:
             yield session
 
-    def upgrade(self, revision: str = "head") -> None:
+    def upgrade(self, revision: str = "heads") -> None:
         """Run the Alembic migrations up to `revision` with a Config built here (no alembic.ini)."""
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))

@@ -6,11 +6,22 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from gateway.deployments import EndpointGates
+from gateway.deps import close_form
+from gateway.engines.local import Clock
 from gateway.errors import install_error_handlers
 from gateway.responses import JSON
-from gateway.routes import auth, executions, pipelines
+from gateway.routes import (
+    auth,
+    datastore,
+    deployments,
+    endpoints,
+    environment_variables,
+    executions,
+    pipelines,
+)
 from gateway.services import open_services
 from gateway.settings import Settings
 from gateway.tracking import ExecutionTracker
@@ -18,13 +29,16 @@ from gateway.tracking import ExecutionTracker
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    """``clock`` drives the embedded engine's schedules (default: the system's)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with open_services(settings, clock=clock) as services:
             tracker = ExecutionTracker(services)
             app.state.services = services
             app.state.tracker = tracker
+            app.state.endpoint_gates = EndpointGates()
             watcher = asyncio.get_running_loop().create_task(tracker.watch())
             try:
                 yield
@@ -41,9 +55,15 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         openapi_url=None,
         redoc_url=None,
+        dependencies=[Depends(close_form)],
     )
     install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(pipelines.router)
     app.include_router(executions.router)
+    app.include_router(deployments.router)
+    app.include_router(endpoints.router)
+    app.include_router(environment_variables.router)
+    app.include_router(datastore.router)
+    app.include_router(datastore.signed_router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,7 +12,7 @@ from gateway.errors import AuthenticationError
 from gateway.services import Services
 from gateway.tracking import ExecutionTracker
 
-__all__ = ["CurrentUser", "ServicesDep", "TrackerDep", "current_user"]
+__all__ = ["CurrentUser", "ServicesDep", "TrackerDep", "close_form", "current_user"]
 
 
 async def _services(request: Request) -> Services:
@@ -34,6 +35,12 @@ async def current_user(request: Request, services: Annotated[Services, Depends(_
             name="MissingToken",
         )
     return read_access_token(token.strip(), services.signing_key)
+
+
+async def close_form(request: Request) -> AsyncIterator[None]:
+    """Close what a route's form parsing opened (uploaded files spool to temporary files)."""
+    yield
+    await request.close()
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

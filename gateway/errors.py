@@ -30,7 +30,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 
 from compiler import CompileError
-from gateway import archives, forms, storage
+from gateway import archives, datastore, forms, storage
 from gateway.engines import errors as engine_errors
 from gateway.responses import JSON
 
@@ -133,6 +133,9 @@ _FOREIGN_ERRORS: tuple[tuple[type[Exception], type[TenderError]], ...] = (
     (archives.FunctionNotFoundError, BadRequestError),
     (forms.FormError, BadRequestError),
     (storage.InvalidKeyError, BadRequestError),
+    (datastore.InvalidDatastorePathError, BadRequestError),
+    (datastore.InvalidPartError, BadRequestError),
+    (datastore.UploadNotFoundError, NotFoundError),
     (storage.KeyConflictError, ConflictError),
     (storage.ObjectNotFoundError, NotFoundError),
     (engine_errors.ObjectNotFoundError, NotFoundError),

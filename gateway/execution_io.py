@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from compiler import InputSource, OutputDestination, Pipeline, Run
+from compiler import Deployment, InputSource, OutputDestination, Pipeline, Run
 from compiler.graph import plan_pipeline
 from compiler.keys import datastore_key, resolve_key, step_output_key
 from compiler.models import Input
 from compiler.values import DataType
 
-__all__ = ["run_inputs", "run_outputs"]
+__all__ = ["deployment_inputs", "deployment_outputs", "run_inputs", "run_outputs"]
 
 # The SDK's words for where a value comes from (docstrings of pipeline_executions.py).
 _INPUT_MAPPING_TYPES = {
@@ -105,4 +105,52 @@ def run_outputs(
                     step_output_key(ref.step, ref.output), workflow_name, created
                 )
         items.append(item)
+    return items
+
+
+def deployment_inputs(
+    pipeline: Pipeline, deployment: Deployment, given: dict[str, Any], files: dict[str, str]
+) -> list[dict[str, Any]]:
+    """An endpoint or periodic execution's inputs; ``given`` and ``files`` (storage keys) are
+    the call's, by pipeline input name."""
+    mapped = {source.pipeline_input_name: source for source in deployment.inputs_mapping}
+    items = []
+    for declared in pipeline.inputs:
+        source = mapped.get(declared.name)
+        if source is not None and source.kind != "endpoint_input_name":
+            items.append(_mapped_input(declared, source))
+            continue
+        endpoint_name = declared.name if source is None else source.endpoint_input_name
+        mapping_value: dict[str, Any] = {"endpoint_input_name": endpoint_name}
+        item = _item(declared, "endpoint", mapping_value)
+        default = declared.default_value
+        if source is not None:
+            mapping_value |= source.model_dump(
+                include={"is_required", "default_value"}, exclude_unset=True
+            )
+            default = mapping_value.get("default_value", default)
+        if declared.name in files:
+            item["key"] = files[declared.name]
+        else:
+            item["value"] = given.get(declared.name, default)
+        items.append(item)
+    return items
+
+
+def deployment_outputs(
+    pipeline: Pipeline, deployment: Deployment, workflow_name: str, created: datetime
+) -> list[dict[str, Any]]:
+    """As ``run_outputs``; what a run would return is the endpoint's output of its name."""
+    endpoint_names = {
+        d.pipeline_output_name: d.endpoint_output_name
+        for d in deployment.outputs_mapping
+        if d.kind == "endpoint_output_name"
+    }
+    others = [d for d in deployment.outputs_mapping if d.kind != "endpoint_output_name"]
+    items = run_outputs(pipeline, others, workflow_name, created)
+    for item in items:
+        if item["mapping_type"] == "run":
+            name = item["pipeline_output_name"]
+            item["mapping_type"] = "endpoint"
+            item["mapping_value"] = {"endpoint_output_name": endpoint_names.get(name, name)}
     return items

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -25,7 +26,8 @@ from compiler.keys import code_key
 from gateway.archives import check_function_present, extract_code_archive, pack_code_archive
 from gateway.dates import format_date
 from gateway.engines.errors import ObjectNotFoundError
-from gateway.environments import build_environment, remove_environment
+from gateway.environment_variables import variable_values
+from gateway.environments import LogEntry, build_environment, remove_environment
 from gateway.errors import BadRequestError, ConflictError, NotFoundError, NotSupportedError
 from gateway.git import clone_repository
 from gateway.services import Services
@@ -34,6 +36,7 @@ from gateway.store.records import PipelineRecord
 __all__ = ["create_pipeline", "delete_pipeline", "get_pipeline", "parse_pipeline", "pipeline_view"]
 
 PENDING, READY, FAILED = "creation_pending", "ready", "creation_failed"
+_log = logging.getLogger("tender.pipelines")
 
 
 def parse_pipeline(body: dict[str, Any]) -> Pipeline:
@@ -128,13 +131,22 @@ async def _build(services: Services, pipeline: Pipeline, workspace: Path) -> Non
             pipeline.container_config.requirements_path,
             services.settings.environments_dir,
             timeout_s=services.settings.pip_timeout_s,
+            env_vars=await variable_values(services),  # for ${NAME} in the requirements
         )
-        status = READY if result.succeeded else FAILED
-        await services.in_store(
-            services.pipelines.finish_creation, pipeline.pipeline_name, status, list(result.logs)
-        )
+        status, logs = READY if result.succeeded else FAILED, list(result.logs)
+    except Exception:
+        # Never leave a pipeline creation_pending for ever: the SDK would wait on it.
+        _log.exception("building the environment of pipeline %r failed", pipeline.pipeline_name)
+        status, logs = FAILED, [_log_line("the environment could not be built: internal error")]
     finally:
         await asyncio.to_thread(shutil.rmtree, workspace, True)
+    await services.in_store(
+        services.pipelines.finish_creation, pipeline.pipeline_name, status, logs
+    )
+
+
+def _log_line(message: str) -> LogEntry:
+    return LogEntry(timestamp=format_date(datetime.now(UTC)) or "", message=message)
 
 
 async def get_pipeline(services: Services, name: str, *, wait: bool = False) -> PipelineRecord:

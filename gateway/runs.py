@@ -18,7 +18,8 @@ from compiler import InputSource, OutputDestination, Pipeline, Run, compile_run
 from compiler.documents import raise_compile_error
 from compiler.keys import run_input_key
 from compiler.values import MAX_VALUE_BYTES
-from gateway.errors import BadRequestError, ConflictError, NotSupportedError, PayloadTooLargeError
+from gateway.environment_variables import compile_options
+from gateway.errors import BadRequestError, ConflictError, PayloadTooLargeError
 from gateway.execution_io import run_inputs, run_outputs
 from gateway.pipelines import READY, get_pipeline
 from gateway.services import Services
@@ -29,8 +30,6 @@ __all__ = ["start_run"]
 T = TypeVar("T")
 _INPUT_SOURCES = TypeAdapter(list[InputSource])
 _OUTPUT_DESTINATIONS = TypeAdapter(list[OutputDestination])
-# Until environment variables and the data store have their API (their own issue).
-_NOT_YET = ("environment_variable_name", "datastore_path")
 
 
 async def start_run(
@@ -48,7 +47,8 @@ async def start_run(
     pipeline = Pipeline.model_validate(stored.definition)
     upload_id = secrets.token_hex(8)
     run = _parse_run(fields, {name: run_input_key(upload_id, name) for name in files})
-    manifest = compile_run(pipeline, run)
+    # Every variable by name: an execution sees them all, resolved when each step starts.
+    manifest = compile_run(pipeline, run, await compile_options(services))
     try:
         for name, content in files.items():
             await services.storage.put_file(run.files[name], content)
@@ -88,9 +88,6 @@ def _parse_run(fields: Mapping[str, str], files: dict[str, str]) -> Run:
         )
     inputs_mapping = _validated(_INPUT_SOURCES, fields, "inputs_mapping")
     outputs_mapping = _validated(_OUTPUT_DESTINATIONS, fields, "outputs_mapping")
-    kinds = {m.kind for m in inputs_mapping} | {m.kind for m in outputs_mapping}
-    for kind in sorted(kinds.intersection(_NOT_YET)):
-        raise NotSupportedError(f"{kind} mappings are not supported yet", name="NotSupportedYet")
     return Run(
         inputs=inputs, files=files, inputs_mapping=inputs_mapping, outputs_mapping=outputs_mapping
     )

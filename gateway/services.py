@@ -17,12 +17,19 @@ from typing import Any
 from compiler.labels import PIPELINE_LABEL
 from gateway.auth import new_signing_key
 from gateway.engines.base import Engine, Manifest
-from gateway.engines.local import LocalEngine, LocalEngineSettings
+from gateway.engines.local import Clock, LocalEngine, LocalEngineSettings
 from gateway.engines.local.settings import resolve_default_interpreter
+from gateway.environment_variables import secret_lookup
 from gateway.environments import environment_python
 from gateway.settings import Settings
 from gateway.storage import LocalStorage, Storage
-from gateway.store import Database, ExecutionRepository, PipelineRepository, TokenRepository
+from gateway.store import (
+    Database,
+    EnvironmentVariableRepository,
+    ExecutionRepository,
+    PipelineRepository,
+    TokenRepository,
+)
 
 __all__ = ["Services", "open_services"]
 
@@ -37,6 +44,7 @@ class Services:
     storage: Storage
     engine: Engine
     signing_key: str
+    variables: EnvironmentVariableRepository
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -51,13 +59,16 @@ class Services:
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[Services]:
     for folder in (settings.data_dir, settings.storage_dir, settings.work_dir):
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     await asyncio.to_thread(db.upgrade)
     tokens = TokenRepository(db)
     signing_key = await asyncio.to_thread(tokens.signing_key, new_signing_key, datetime.now(UTC))
+    variables = EnvironmentVariableRepository(db)
     engine = LocalEngine(
         db,
         LocalEngineSettings(
@@ -66,6 +77,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             max_processes=settings.concurrency or os.cpu_count() or 1,
         ),
         resolve_interpreter=_pipeline_interpreters(settings),
+        secrets=secret_lookup(variables),
+        clock=clock,
     )
     await engine.start()
     services = Services(
@@ -77,6 +90,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         storage=LocalStorage(settings.storage_dir),
         engine=engine,
         signing_key=signing_key,
+        variables=variables,
     )
     try:
         yield services

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # Off by default: it would let any caller read repositories the operator keeps there.
     allow_local_repositories: bool = False
     git_timeout_s: float = Field(default=300.0, gt=0)
+    # How long a data store URL (upload, part, download) stays valid once handed out.
+    signed_url_lifetime_s: int = Field(default=3600, ge=1)
+    # Objects per page of GET /data-store/list (S3's page is 1000 at most).
+    datastore_page_size: int = Field(default=1000, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> Settings:

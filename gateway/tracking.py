@@ -14,6 +14,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from compiler import Pipeline
+from compiler.labels import TRIGGER_LABEL
+from gateway.deployments.scheduled import scheduled_execution
 from gateway.engines.errors import ObjectNotFoundError
 from gateway.errors import NotFoundError
 from gateway.executions import WorkflowState, workflow_state
@@ -32,6 +34,7 @@ class ExecutionTracker:
         self._services = services
         self._interval_s = interval_s
         self._pipelines: dict[tuple[str, datetime], Pipeline] = {}
+        self._seen: set[str] = set()  # periodic Workflows that have a record
 
     async def get(self, execution_id: str) -> ExecutionRecord:
         """The execution's record, refreshed from the engine if it has not ended."""
@@ -90,11 +93,30 @@ class ExecutionTracker:
             self._pipelines[(name, stored.created_at)] = cached
         return cached
 
+    async def _record_scheduled(self) -> None:
+        """Record the executions CronWorkflows started, which no request announced.
+
+        Each look lists every periodic Workflow the engine keeps: names seen once are skipped
+        without a query, so the store is asked only about new ones.
+        """
+        services = self._services
+        for workflow in await services.engine.list_workflows(f"{TRIGGER_LABEL}=periodic"):
+            name = workflow["metadata"]["name"]
+            if name in self._seen:
+                continue
+            if await services.in_store(services.executions.get, name) is None:
+                record = await scheduled_execution(services, workflow)
+                if record is None:
+                    continue  # its deployment is gone, or not committed yet: look again later
+                await services.in_store(services.executions.insert, record)
+            self._seen.add(name)
+
     async def watch(self) -> None:
         """Refresh every unfinished execution, every ``interval_s``, until cancelled."""
         services = self._services
         while True:
             try:
+                await self._record_scheduled()
                 for execution_id in await services.in_store(services.executions.unfinished_ids):
                     record = await services.in_store(services.executions.get, execution_id)
                     if record is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Annotated, Any
 
@@ -11,13 +10,12 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.deps import ServicesDep, TrackerDep, current_user
-from gateway.engines.errors import EngineError
-from gateway.errors import ConflictError, ExecutionFailedError, NotFoundError
+from gateway.errors import ConflictError, NotFoundError
 from gateway.executions import execution_view, public_io
+from gateway.failures import failure_error
 from gateway.logs import LogQuery, filter_logs
 from gateway.pipelines import delete_execution_objects
 from gateway.responses import JSON
-from gateway.store.records import ExecutionRecord
 
 __all__ = ["router"]
 
@@ -45,27 +43,8 @@ async def outputs(
         body = {"execution_id": execution_id, "status": record.status}
         return JSON(body, status_code=307, headers={"Location": str(request.url)})
     if record.status in ("Failed", "Error"):
-        raise await _failure(services, record)
+        raise await failure_error(services, record)
     return JSON({"outputs": public_io(record.outputs)})
-
-
-async def _failure(services: ServicesDep, record: ExecutionRecord) -> ExecutionFailedError:
-    """Why the execution failed, in the words of its last error line (the runner ends with one)."""
-    failed = [s["name"] for s in record.steps if s["status"] in ("Failed", "Error")]
-    message = f"execution {record.id!r} ended {record.status}"
-    if failed:
-        message += f" in step {', '.join(failed)}"
-    with contextlib.suppress(EngineError):
-        errors = [
-            entry["content"]
-            for entry in await services.engine.workflow_logs(record.id)
-            if entry["stream"] == "stderr" and entry["content"].strip()
-        ]
-        if errors:
-            message += f": {errors[-1].removeprefix('tender: ')}"
-    return ExecutionFailedError(
-        message, additional_data={"execution_id": record.id, "status": record.status}
-    )
 
 
 @router.get("/{execution_id}/outputs/{output_name}")

@@ -7,6 +7,7 @@ from typing import Annotated, Any, BinaryIO
 from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.datastructures import UploadFile
 
+from gateway.deployments import delete_deployments_of_pipeline
 from gateway.deps import CurrentUser, ServicesDep, current_user
 from gateway.errors import BadRequestError
 from gateway.forms import coerce_pipeline_form, unflatten
@@ -80,9 +81,9 @@ async def delete(
     services: ServicesDep,
     force: Annotated[bool, Query(alias="force_deployments_deletion")] = False,
 ) -> dict[str, Any]:
-    del force  # no deployments yet: nothing to force
+    deployments = await delete_deployments_of_pipeline(services, name, force=force)
     await delete_pipeline(services, name)
-    return {"pipeline": {"name": name}, "deployments": []}
+    return {"pipeline": {"name": name}, "deployments": deployments}
 
 
 @router.get("/pipelines/{name}/executions/latest")

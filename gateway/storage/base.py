@@ -3,7 +3,8 @@
 Keys look like ``pipelines/<name>/code.tar.gz``, ``inputs/<id>/<name>``,
 ``executions/<workflow>/<step>/<output>`` and ``datastore/<path>`` (see ``compiler.keys``), and
 are checked by ``gateway.storage.keys.check_key``. Presigned URLs are not part of the interface:
-an S3 implementation signs its own, the local one has none.
+an S3 implementation signs its own; for the local one the gateway serves URLs it signs itself
+(``gateway.signed_urls``, ``gateway.datastore``).
 """
 
 from __future__ import annotations

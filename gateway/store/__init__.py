@@ -6,11 +6,14 @@ ORM rows never leave this package; repositories return the records of `records.p
 from __future__ import annotations
 
 from gateway.store.db import Database
+from gateway.store.deployments import DeploymentRepository
+from gateway.store.environment_variables import EnvironmentVariableRepository
 from gateway.store.executions import ExecutionRepository
 from gateway.store.logs import StepLogRepository
 from gateway.store.objects import CronWorkflowRepository, WorkflowTemplateRepository
 from gateway.store.pipelines import PipelineRepository
 from gateway.store.records import (
+    DeploymentRecord,
     ExecutionRecord,
     LogLine,
     ObjectRecord,
@@ -23,6 +26,9 @@ from gateway.store.workflows import WorkflowRepository
 __all__ = [
     "CronWorkflowRepository",
     "Database",
+    "DeploymentRecord",
+    "DeploymentRepository",
+    "EnvironmentVariableRepository",
     "ExecutionRecord",
     "ExecutionRepository",
     "LogLine",

@@ -8,6 +8,7 @@ from typing import Any
 
 __all__ = [
     "FINISHED_STATUSES",
+    "DeploymentRecord",
     "ExecutionRecord",
     "LogLine",
     "ObjectRecord",
@@ -83,3 +84,21 @@ class ExecutionRecord:
 
 # Argo's completed phases; the SDK's EXECUTION_STATUS spells them the same way.
 FINISHED_STATUSES = frozenset({"Succeeded", "Failed", "Error", "Skipped"})
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    name: str
+    pipeline_name: str
+    execution_rule: str  # endpoint | periodic
+    definition: dict[str, Any]  # compiler.models.Deployment, as JSON, without the token
+    endpoint_url_path: str | None
+    # Kept readable: get_deployment hands it back to any SDK-token holder (craft-api.md 5.4).
+    endpoint_token: str | None
+    endpoint_token_hash: str | None
+    status: str  # creation_pending | up | creation_failed | disabled
+    is_enabled: bool
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime

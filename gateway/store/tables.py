@@ -17,6 +17,8 @@ __all__ = [
     "ApiTokenRow",
     "Base",
     "CronWorkflowRow",
+    "DeploymentRow",
+    "EnvironmentVariableRow",
     "ExecutionRow",
     "PipelineRow",
     "SigningKeyRow",
@@ -161,3 +163,37 @@ class ExecutionRow(Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class EnvironmentVariableRow(Base):
+    """A variable every execution sees. The value is kept as given (see
+    ``gateway.environment_variables`` for why it is not encrypted here)."""
+
+    __tablename__ = "environment_variables"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeploymentRow(Base):
+    """A deployment: its definition and the state the engine's object does not hold."""
+
+    __tablename__ = "deployments"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    pipeline_name: Mapped[str] = mapped_column(
+        String(63), ForeignKey("pipelines.name", ondelete="CASCADE"), index=True
+    )
+    execution_rule: Mapped[str] = mapped_column(String(16))
+    definition: Mapped[dict[str, Any]]
+    endpoint_url_path: Mapped[str | None] = mapped_column(String(63), unique=True)
+    endpoint_token: Mapped[str | None] = mapped_column(String(256))
+    endpoint_token_hash: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    is_enabled: Mapped[bool]
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime]

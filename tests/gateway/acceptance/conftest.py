@@ -33,6 +33,8 @@ TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
 # whatever the hold is (craft-api.md section 7).
 LONG_POLL_S = 1.0
 _STARTUP_S = 60.0
+# Small pages, so that listing the data store really goes through continuation tokens.
+DATASTORE_PAGE_SIZE = 2
 
 
 class Gateway(NamedTuple):
@@ -44,6 +46,18 @@ class Gateway(NamedTuple):
     @property
     def api(self) -> str:
         return f"{self.base_url}/api/v1"
+
+    @property
+    def database_url(self) -> str:
+        """The store the gateway runs on, for tests that read it as an operator could."""
+        if self.database == "postgres":
+            return os.environ["TENDER_TEST_DATABASE_URL"]
+        return f"sqlite:///{self.data_dir / 'tender.db'}"
+
+    @property
+    def log(self) -> Path:
+        """Where the gateway's stderr goes (its log)."""
+        return self.data_dir.parent / "serve.stderr"
 
 
 def _free_port() -> int:
@@ -66,6 +80,7 @@ def _server_env(database_url: str | None) -> dict[str, str]:
     """The test's environment without its own TENDER_* settings, which would leak in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENDER_")}
     env["TENDER_LONG_POLL_S"] = str(LONG_POLL_S)
+    env["TENDER_DATASTORE_PAGE_SIZE"] = str(DATASTORE_PAGE_SIZE)
     if database_url:
         env["TENDER_DATABASE_URL"] = database_url
     return env
@@ -143,6 +158,12 @@ def _forget_token(database_url: str, token_name: str) -> None:
         db.dispose()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "realtime: waits for the wall clock (a minute boundary); -m 'not realtime'"
+    )
+
+
 @pytest.fixture
 def access_token(gateway: Gateway) -> str:
     answer = requests.post(
@@ -189,5 +210,9 @@ def pipeline_name(gateway: Gateway) -> Iterator[Callable[[str], str]]:
         )
         session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
         for name in names:
-            gone = session.delete(f"{gateway.api}/pipelines/{name}", timeout=60)
+            gone = session.delete(
+                f"{gateway.api}/pipelines/{name}",
+                params={"force_deployments_deletion": "true"},
+                timeout=60,
+            )
             assert gone.status_code in (200, 404), gone.text

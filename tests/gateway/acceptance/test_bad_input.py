@@ -420,39 +420,6 @@ def test_bad_mappings_are_refused(
     assert_error(_run(http, gateway, no_execution, fields), 400, *words)
 
 
-@pytest.mark.parametrize(
-    ("field", "mapping", "kind"),
-    [
-        (
-            "inputs_mapping",
-            {"pipeline_input_name": "label", "environment_variable_name": "HOME"},
-            "environment_variable_name",
-        ),
-        (
-            "inputs_mapping",
-            {"pipeline_input_name": "document", "datastore_path": "in/doc.bin"},
-            "datastore_path",
-        ),
-        (
-            "outputs_mapping",
-            {"pipeline_output_name": "total", "datastore_path": "out/{execution_id}.json"},
-            "datastore_path",
-        ),
-    ],
-)
-def test_environment_and_datastore_mappings_are_not_supported_yet(
-    http: requests.Session,
-    gateway: Gateway,
-    no_execution: str,
-    *,
-    field: str,
-    mapping: dict[str, Any],
-    kind: str,
-) -> None:
-    fields = {"json_inputs": json.dumps({"count": 1}), field: json.dumps([mapping])}
-    assert_error(_run(http, gateway, no_execution, fields), 400, kind, "not supported yet")
-
-
 def test_a_pipeline_still_being_created_cannot_run(
     http: requests.Session, gateway: Gateway, pipeline_name: NameFactory, tmp_path: Path
 ) -> None:

@@ -1,0 +1,139 @@
+"""Environment variables: every execution sees them all, and a mapping may read one.
+
+On Argo they live in the Kubernetes Secret named by ``CompileOptions.secret_name`` and manifests
+only ever reference them (``secretKeyRef``); on the embedded engine ``secret_lookup`` reads them
+from the store when a step starts. A value never goes into a manifest, a recorded input, a log
+line or an error message: messages name the variable.
+
+Values are kept as given in the store's database, not encrypted with a key of the gateway's. The
+SDK's list returns them, so they must be recoverable; and whoever can read the database can read
+the access-token signing key kept next to them, mint a token and list the variables through the
+API. A key in the data dir would protect nothing on SQLite (the database is in the same folder)
+and would break several gateways sharing one PostgreSQL; the database's own access control and
+encryption at rest are the protection, as etcd's are for the Secret on a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from compiler import CompileOptions
+from gateway.engines.local.settings import SecretLookup
+from gateway.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from gateway.store import EnvironmentVariableRepository
+
+if TYPE_CHECKING:  # services.py wires secret_lookup into the engine it builds
+    from gateway.services import Services
+
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "check_name",
+    "compile_options",
+    "delete_variable",
+    "list_variables",
+    "put_variables",
+    "secret_lookup",
+    "variable_values",
+]
+
+# A Kubernetes Secret key is at most 253 characters; an identifier, so that the shell, Python's
+# os.environ and ${NAME} in requirements files all read it.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,252}")
+# What tender and Argo set in a step: a variable of the same name would replace it.
+_RESERVED_PREFIXES = ("TENDER_", "ARGO_")
+_RESERVED_NAMES = frozenset({"CRAFT_AI_EXECUTION_ID"})
+# Linux refuses a single environment string over 128 KiB (MAX_ARG_STRLEN); a Secret holds 1 MiB.
+MAX_VALUE_BYTES = 64 * 1024
+_SECRET_NAME = CompileOptions().secret_name
+
+
+def check_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise BadRequestError(
+            f"environment variable name {name!r} is not a valid identifier "
+            "(letters, digits and '_', not starting with a digit, at most 253 characters)",
+            name="InvalidEnvironmentVariableName",
+        )
+    if name.startswith(_RESERVED_PREFIXES) or name in _RESERVED_NAMES:
+        raise BadRequestError(
+            f"environment variable name {name!r} is reserved: tender sets it in every step",
+            name="InvalidEnvironmentVariableName",
+        )
+    return name
+
+
+def _check_value(name: str, value: object) -> str:
+    # The messages name the variable, never its value.
+    if not isinstance(value, str):
+        raise BadRequestError(
+            f"the value of environment variable {name!r} must be a string, "
+            f"not {type(value).__name__}",
+            name="InvalidEnvironmentVariableValue",
+        )
+    if "\0" in value:
+        raise BadRequestError(
+            f"the value of environment variable {name!r} contains a NUL character",
+            name="InvalidEnvironmentVariableValue",
+        )
+    if len(value.encode()) > MAX_VALUE_BYTES:
+        raise PayloadTooLargeError(
+            f"the value of environment variable {name!r} is over {MAX_VALUE_BYTES} bytes",
+            name="EnvironmentVariableTooLarge",
+        )
+    return value
+
+
+async def put_variables(services: Services, body: object) -> list[str]:
+    """Create or update the variables of ``{"environment_variables": {name: value}}``: all of
+    them, or none if one is refused. Returns their names."""
+    given = body.get("environment_variables") if isinstance(body, dict) else None
+    if not isinstance(given, dict) or not given:
+        raise BadRequestError(
+            'the body must be {"environment_variables": {"<name>": "<value>", ...}}',
+            name="InvalidBody",
+        )
+    checked = {check_name(str(name)): _check_value(str(name), v) for name, v in given.items()}
+    await services.in_store(services.variables.put, checked, datetime.now(UTC))
+    return sorted(checked)
+
+
+async def list_variables(services: Services) -> dict[str, str]:
+    variables: dict[str, str] = await services.in_store(services.variables.all)
+    return variables
+
+
+async def delete_variable(services: Services, name: str) -> str:
+    """The deleted variable's value (the SDK's answer holds it)."""
+    value: str | None = await services.in_store(services.variables.delete, name)
+    if value is None:
+        raise NotFoundError(
+            f"environment variable {name!r} not found", name="EnvironmentVariableNotFound"
+        )
+    return value
+
+
+async def variable_values(services: Services) -> Mapping[str, str]:
+    """For ``${NAME}`` in requirements files, expanded when a pipeline's environment is built."""
+    return await list_variables(services)
+
+
+async def compile_options(services: Services) -> CompileOptions:
+    """What the compiler needs to inject every variable (by name only) into each step."""
+    names: list[str] = await services.in_store(services.variables.names)
+    return CompileOptions(environment_variables=tuple(names))
+
+
+def secret_lookup(variables: EnvironmentVariableRepository) -> SecretLookup:
+    """The embedded engine's ``secretKeyRef`` resolution: the stored variables stand for the
+    Secret the compiler names; there is no other Secret."""
+
+    async def lookup(secret_name: str, key: str) -> str | None:
+        if secret_name != _SECRET_NAME:
+            return None
+        return await asyncio.to_thread(variables.get, key)
+
+    return lookup

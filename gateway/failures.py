@@ -1,0 +1,51 @@
+"""Why an execution failed, in the error its caller gets.
+
+A failed execution answers 500 with a message, which the SDK raises as an SdkException
+(craft-api.md sections 5.3 and 5.5): the message names the failed steps and the last line the
+step wrote to stderr (the step runner ends with one), or, when the step never ran its code (a
+missing secret key or input artifact), the engine's message for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from gateway.engines.errors import EngineError
+from gateway.errors import ExecutionFailedError
+from gateway.services import Services
+from gateway.store.records import ExecutionRecord
+
+__all__ = ["failure_error"]
+
+
+async def failure_error(services: Services, record: ExecutionRecord) -> ExecutionFailedError:
+    failed = [s["name"] for s in record.steps if s["status"] in ("Failed", "Error")]
+    message = f"execution {record.id!r} ended {record.status}"
+    if failed:
+        message += f" in step {', '.join(failed)}"
+    with contextlib.suppress(EngineError):
+        errors = [
+            entry["content"]
+            for entry in await services.engine.workflow_logs(record.id)
+            if entry["stream"] == "stderr" and entry["content"].strip()
+        ]
+        if errors:
+            message += f": {errors[-1].removeprefix('tender: ')}"
+        elif reason := _node_failure(await services.engine.get_workflow(record.id)):
+            message += f": {reason}"
+    return ExecutionFailedError(
+        message, additional_data={"execution_id": record.id, "status": record.status}
+    )
+
+
+def _node_failure(workflow: dict[str, Any]) -> str | None:
+    """The message of the last failed pod of a Workflow, as its engine reports it."""
+    nodes = (workflow.get("status") or {}).get("nodes") or {}
+    messages = [
+        node["message"]
+        for node in nodes.values()
+        if node.get("type") == "Pod" and node.get("phase") in ("Failed", "Error")
+        if node.get("message")
+    ]
+    return messages[-1] if messages else None

@@ -40,6 +40,7 @@ CRON_LABEL = "workflows.argoproj.io/cron-workflow"
 SCHEDULED_TIME_ANNOTATION = "workflows.argoproj.io/scheduled-time"
 _POLICIES = ("Allow", "Forbid", "Replace")
 _IDLE = timedelta(minutes=1)
+_RETRY = timedelta(seconds=1)
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -174,11 +175,14 @@ class CronCatalog:
         assert self._wake is not None
         while True:
             self._wake.clear()
+            # Nothing may end this loop but cancellation: a failed tick, or a store that is busy
+            # for a moment, must not stop every schedule for good.
             try:
                 await self.tick()
-            except Exception:  # a broken cron must not stop the others' schedules
+                wake_at = await self._next_fire_time()
+            except Exception:
                 _log.exception("cron scheduler tick failed")
-            wake_at = await self._next_fire_time()
+                wake_at = self._clock.now() + _RETRY
             sleeper = asyncio.create_task(self._clock.sleep_until(wake_at))
             woken = asyncio.create_task(self._wake.wait())
             await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)

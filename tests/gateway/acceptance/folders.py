@@ -7,6 +7,9 @@ import tarfile
 import textwrap
 from pathlib import Path
 
+from craft_ai_sdk import INPUT_OUTPUT_TYPES as T
+from craft_ai_sdk.io import Input, Output
+
 __all__ = [
     "DEFAULTS",
     "ECHO",
@@ -181,3 +184,22 @@ def tar_gz(files: dict[str, bytes]) -> bytes:
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+# The echo pipeline's declarations: one input and one output of every data type.
+ECHO_INPUTS = [
+    Input("text", T.STRING),
+    Input("number", T.NUMBER),
+    Input("flag", T.BOOLEAN),
+    Input("data", T.JSON),
+    Input("items", T.ARRAY),
+    Input("document", T.FILE),
+]
+ECHO_OUTPUTS = [
+    Output("text", T.STRING),
+    Output("number", T.NUMBER),
+    Output("flag", T.BOOLEAN),
+    Output("data", T.JSON),
+    Output("items", T.ARRAY),
+    Output("document", T.FILE),
+]

@@ -16,7 +16,14 @@ from craft_ai_sdk.exceptions import SdkException
 from craft_ai_sdk.io import Input, InputSource, Output, OutputDestination
 
 from tests.gateway.acceptance.conftest import Gateway
-from tests.gateway.acceptance.folders import FAIL, REVERSE, echo_files, write_folder
+from tests.gateway.acceptance.folders import (
+    ECHO_INPUTS,
+    ECHO_OUTPUTS,
+    FAIL,
+    REVERSE,
+    echo_files,
+    write_folder,
+)
 
 T = INPUT_OUTPUT_TYPES
 NameFactory = Callable[[str], str]
@@ -25,22 +32,6 @@ ADD = """
 def add(a, b=1):
     return {"total": a + b}
 """
-ECHO_INPUTS = [
-    Input("text", T.STRING),
-    Input("number", T.NUMBER),
-    Input("flag", T.BOOLEAN),
-    Input("data", T.JSON),
-    Input("items", T.ARRAY),
-    Input("document", T.FILE),
-]
-ECHO_OUTPUTS = [
-    Output("text", T.STRING),
-    Output("number", T.NUMBER),
-    Output("flag", T.BOOLEAN),
-    Output("data", T.JSON),
-    Output("items", T.ARRAY),
-    Output("document", T.FILE),
-]
 
 
 def create_adder(sdk: Any, name: str, tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from craft_ai_sdk.io import Input, InputSource, Output, OutputDestination
 
 from tests.gateway.acceptance.folders import (
     DEFAULTS,
+    ECHO_INPUTS,
+    ECHO_OUTPUTS,
     FAIL,
     GATED,
     MAPPED,
@@ -54,22 +56,6 @@ STEP_KEYS = {
     "requirements_path",
     "origin",
 }
-ECHO_INPUTS = [
-    Input("text", T.STRING),
-    Input("number", T.NUMBER),
-    Input("flag", T.BOOLEAN),
-    Input("data", T.JSON),
-    Input("items", T.ARRAY),
-    Input("document", T.FILE),
-]
-ECHO_OUTPUTS = [
-    Output("text", T.STRING),
-    Output("number", T.NUMBER),
-    Output("flag", T.BOOLEAN),
-    Output("data", T.JSON),
-    Output("items", T.ARRAY),
-    Output("document", T.FILE),
-]
 ECHO_RUN = {
     "text": "hi",
     "number": 2.5,

@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from compiler.labels import PIPELINE_LABEL
 from gateway.auth import new_signing_key
 from gateway.engines.base import Engine, Manifest
 from gateway.engines.local import Clock, LocalEngine, LocalEngineSettings
-from gateway.engines.local.settings import resolve_default_interpreter
+from gateway.engines.local.settings import InterpreterResolver, resolve_default_interpreter
 from gateway.environment_variables import secret_lookup
 from gateway.environments import environment_python
 from gateway.settings import Settings
@@ -32,6 +32,9 @@ from gateway.store import (
 )
 
 __all__ = ["Services", "open_services"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Services:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def in_store(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+    async def in_store(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a repository call in a thread: SQLAlchemy is used synchronously."""
         return await asyncio.to_thread(function, *args, **kwargs)
 
@@ -102,7 +105,7 @@ async def open_services(
         await asyncio.to_thread(db.dispose)
 
 
-def _pipeline_interpreters(settings: Settings) -> Any:
+def _pipeline_interpreters(settings: Settings) -> InterpreterResolver:
     """Steps of a tender pipeline run with the pipeline's own virtualenv (built at creation)."""
 
     def resolve(command: str, workflow: Manifest) -> str | None:

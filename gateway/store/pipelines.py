@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -39,12 +40,14 @@ class PipelineRepository:
             rows = session.scalars(select(PipelineRow).order_by(PipelineRow.created_at))
             return [_to_record(row) for row in rows]
 
-    def finish_creation(self, name: str, status: str, build_logs: list[dict[str, Any]]) -> None:
+    def finish_creation(
+        self, name: str, status: str, build_logs: Sequence[Mapping[str, Any]]
+    ) -> None:
         with self._db.transaction() as session:
             row = session.get(PipelineRow, name)
             if row is not None:
                 row.status = status
-                row.build_logs = build_logs
+                row.build_logs = [dict(line) for line in build_logs]
 
     def delete(self, name: str) -> bool:
         with self._db.transaction() as session:

@@ -23,7 +23,11 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, when: datetime) -> None:
-        await asyncio.sleep(max(0.0, (when - self.now()).total_seconds()))
+        """Return once ``now() >= when``. asyncio sleeps on the monotonic clock and may wake a
+        little early by the wall clock: a cron woken at 10:59:59.9996 for 11:00 would find
+        nothing due, then schedule itself for 11:01, and skip 11:00 altogether."""
+        while (delay := (when - self.now()).total_seconds()) > 0:
+            await asyncio.sleep(delay)
 
 
 class ManualClock:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from gateway.engines.errors import (
     ManifestInvalidError,
     ManifestRefusedError,
 )
-from gateway.engines.local import LocalEngine, ManualClock
+from gateway.engines.local import LocalEngine, ManualClock, SystemClock
 from tests.gateway.engines.engine_manifests import EngineFactory, sh
 
 START = datetime(2025, 3, 1, 12, 0, 30, tzinfo=UTC)
@@ -199,3 +200,19 @@ async def test_crons_survive_a_restart(open_engine: EngineFactory) -> None:
         names = await _tick(engine)
         await engine.wait_for_workflow(names[0])
     assert len(names) == 1
+
+
+async def test_the_system_clock_never_wakes_before_its_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asyncio may wake a sleeper early by the wall clock; sleep_until must not return then."""
+    clock = SystemClock()
+    real_sleep = asyncio.sleep
+
+    async def early_sleep(delay: float) -> None:
+        await real_sleep(delay * 0.5)  # wakes halfway, as an early timer would
+
+    monkeypatch.setattr("gateway.engines.local.clock.asyncio.sleep", early_sleep)
+    when = clock.now() + timedelta(milliseconds=40)
+    await clock.sleep_until(when)
+    assert clock.now() >= when

@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 
 from gateway.engines.base import Manifest
+from gateway.engines.local.children import ChildrenRun
 from gateway.engines.local.context import Call, Execute, WorkflowRun
 from gateway.engines.local.depends import DependencyState, DependsExpression, parse_depends
-from gateway.engines.local.inputs import BindingError, input_scope, resolve_arguments
+from gateway.engines.local.inputs import BindingError, resolve_arguments
 from gateway.engines.local.results import (
     exit_hook_of,
     outbound_nodes,
@@ -37,34 +38,16 @@ def depends_of(task: Manifest) -> DependsExpression | None:
     return None
 
 
-class _Dag:
+class _Dag(ChildrenRun):
+    prefix = "tasks"
+
     def __init__(
         self, run: WorkflowRun, node: Manifest, template: Manifest, call: Call, execute: Execute
     ) -> None:
-        self.run, self.node, self.template, self.call, self.execute = (
-            run,
-            node,
-            template,
-            call,
-            execute,
-        )
+        super().__init__(run, node, template, call, execute)
         self.tasks: dict[str, Manifest] = {t["name"]: t for t in template["dag"]["tasks"]}
         self.depends = {name: depends_of(task) for name, task in self.tasks.items()}
-        self.results: dict[str, Manifest] = {}
-        self.base_scope = {**run.scope, **input_scope(node.get("inputs", {}))}
-        self.base_artifacts = {
-            f"inputs.artifacts.{a['name']}": a for a in node.get("inputs", {}).get("artifacts", [])
-        }
-        limit = template.get("parallelism")
-        self.slots = asyncio.Semaphore(int(limit)) if limit else None
         self.fail_fast = str(template["dag"].get("failFast", True)).lower() != "false"
-
-    def scopes(self) -> tuple[dict[str, str], dict[str, Manifest]]:
-        scope, artifacts = result_scopes(self.run, "tasks", self.results)
-        globals_ = {
-            f"workflow.outputs.artifacts.{k}": v for k, v in self.run.global_artifacts.items()
-        }
-        return {**self.base_scope, **scope}, {**globals_, **self.base_artifacts, **artifacts}
 
     def task_name(self, name: str) -> str:
         return f"{self.node['name']}.{name}"

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from gateway.engines.local.lexing import split_items
+
 __all__ = ["DependencyState", "DependsExpression", "parse_depends"]
 
 _ITEM = re.compile(r"\s*(&&|\|\||!|\(|\)|[A-Za-z0-9][-A-Za-z0-9_]*(?:\.[A-Za-z]+)?)")
@@ -52,23 +54,12 @@ class DependsExpression:
 
 def parse_depends(text: str) -> DependsExpression:
     """Parse `text`; raise ValueError naming the problem."""
-    items = _itemize(text)
+    items = split_items(_ITEM, text, "depends")
     parser = _Parser(items)
     evaluator = parser.parse_or()
     if parser.position != len(items):
         raise ValueError(f"unexpected {items[parser.position]!r} in depends {text!r}")
     return DependsExpression(text, frozenset(parser.tasks), frozenset(parser.explicit), evaluator)
-
-
-def _itemize(text: str) -> list[str]:
-    items, position = [], 0
-    while position < len(text.rstrip()):
-        match = _ITEM.match(text, position)
-        if match is None:
-            raise ValueError(f"invalid depends expression {text!r}")
-        items.append(match.group(1))
-        position = match.end()
-    return items
 
 
 class _Parser:

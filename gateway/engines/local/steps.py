@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 
 from gateway.engines.base import Manifest
+from gateway.engines.local.children import ChildrenRun
 from gateway.engines.local.context import Call, Execute, WorkflowRun
-from gateway.engines.local.inputs import BindingError, input_scope, resolve_arguments
+from gateway.engines.local.inputs import BindingError, resolve_arguments
 from gateway.engines.local.results import (
     exit_hook_of,
     outbound_nodes,
@@ -23,31 +24,8 @@ from gateway.engines.local.when import evaluate_when
 __all__ = ["run_steps"]
 
 
-class _Steps:
-    def __init__(
-        self, run: WorkflowRun, node: Manifest, template: Manifest, call: Call, execute: Execute
-    ) -> None:
-        self.run, self.node, self.template, self.call, self.execute = (
-            run,
-            node,
-            template,
-            call,
-            execute,
-        )
-        self.results: dict[str, Manifest] = {}
-        self.base_scope = {**run.scope, **input_scope(node.get("inputs", {}))}
-        self.base_artifacts = {
-            f"inputs.artifacts.{a['name']}": a for a in node.get("inputs", {}).get("artifacts", [])
-        }
-        limit = template.get("parallelism")
-        self.slots = asyncio.Semaphore(int(limit)) if limit else None
-
-    def scopes(self) -> tuple[dict[str, str], dict[str, Manifest]]:
-        scope, artifacts = result_scopes(self.run, "steps", self.results)
-        globals_ = {
-            f"workflow.outputs.artifacts.{k}": v for k, v in self.run.global_artifacts.items()
-        }
-        return {**self.base_scope, **scope}, {**globals_, **self.base_artifacts, **artifacts}
+class _Steps(ChildrenRun):
+    prefix = "steps"
 
 
 async def run_steps(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from gateway.engines.local.lexing import split_items
+
 __all__ = ["evaluate_when"]
 
 _ITEM = re.compile(
@@ -20,7 +22,7 @@ Value = str | float | bool
 
 def evaluate_when(text: str) -> bool:
     """Evaluate a substituted condition; raise ValueError if it is malformed or not boolean."""
-    items = _itemize(text)
+    items = split_items(_ITEM, text, "when")
     parser = _Parser(items)
     value = parser.parse_or()
     if parser.position != len(items):
@@ -28,17 +30,6 @@ def evaluate_when(text: str) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"when {text!r} does not evaluate to a boolean")
     return value
-
-
-def _itemize(text: str) -> list[str]:
-    items, position, end = [], 0, len(text.rstrip())
-    while position < end:
-        match = _ITEM.match(text, position)
-        if match is None:
-            raise ValueError(f"invalid when expression {text!r}")
-        items.append(match.group(1))
-        position = match.end()
-    return items
 
 
 class _Parser:

@@ -7,7 +7,7 @@ from each call; a periodic deployment has no caller, so every input and output i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -153,22 +153,24 @@ def bind_deployment(pipeline: Pipeline, deployment: Deployment) -> Bindings:
 def _index_inputs(
     pipeline: Pipeline, mappings: Sequence[InputSource], field_: str
 ) -> dict[str, tuple[int, InputSource]]:
-    found: dict[str, tuple[int, InputSource]] = {}
-    for index, source in enumerate(mappings):
-        name = source.pipeline_input_name
-        if pipeline.input(name) is None:
-            raise CompileError(
-                f"{field_}[{index}].pipeline_input_name",
-                "undeclared_input",
-                f"the pipeline has no input {name!r}",
-            )
+    names = [source.pipeline_input_name for source in mappings]
+    declared = {i.name for i in pipeline.inputs}
+    found = _index_mappings(names, declared, field_, "input")
+    return {name: (index, mappings[index]) for name, index in found.items()}
+
+
+def _index_mappings(
+    names: Sequence[str], declared: Collection[str], field_: str, kind: str
+) -> dict[str, int]:
+    """Where each mapped name is in the list; a name the pipeline lacks, or mapped twice, fails."""
+    found: dict[str, int] = {}
+    for index, name in enumerate(names):
+        where = f"{field_}[{index}].pipeline_{kind}_name"
+        if name not in declared:
+            raise CompileError(where, f"undeclared_{kind}", f"the pipeline has no {kind} {name!r}")
         if name in found:
-            raise CompileError(
-                f"{field_}[{index}].pipeline_input_name",
-                "duplicate_mapping",
-                f"input {name!r} is mapped twice",
-            )
-        found[name] = (index, source)
+            raise CompileError(where, "duplicate_mapping", f"{kind} {name!r} is mapped twice")
+        found[name] = index
     return found
 
 
@@ -292,22 +294,12 @@ def _check_endpoint_inputs_unique(inputs: dict[str, InputBinding]) -> None:
 def _bind_outputs(
     pipeline: Pipeline, mappings: Sequence[OutputDestination], field_: str, rule: Rule
 ) -> dict[str, OutputBinding]:
-    found: dict[str, tuple[int, OutputDestination]] = {}
-    for index, destination in enumerate(mappings):
-        name = destination.pipeline_output_name
-        if pipeline.output(name) is None:
-            raise CompileError(
-                f"{field_}[{index}].pipeline_output_name",
-                "undeclared_output",
-                f"the pipeline has no output {name!r}",
-            )
-        if name in found:
-            raise CompileError(
-                f"{field_}[{index}].pipeline_output_name",
-                "duplicate_mapping",
-                f"output {name!r} is mapped twice",
-            )
-        found[name] = (index, destination)
+    names = [destination.pipeline_output_name for destination in mappings]
+    declared_names = {o.name for o in pipeline.outputs}
+    found = {
+        name: (index, mappings[index])
+        for name, index in _index_mappings(names, declared_names, field_, "output").items()
+    }
     outputs: dict[str, OutputBinding] = {}
     for n, declared in enumerate(pipeline.outputs):
         if declared.name not in found:

@@ -1,6 +1,6 @@
 """The definitions the compiler takes, in the client's own words.
 
-Field names follow what ``craft-ai-sdk`` 0.74.7 sends (../shared/craft-api.md sections 4, 5.2
+Field names follow what ``craft-ai-sdk`` 0.74.7 sends (docs/craft-api.md sections 4, 5.2
 and 5.4), so the gateway can pass its requests through. Beyond the SDK, a pipeline may hold
 several ``steps`` wired into a DAG; the SDK's function pipeline is the one-step case.
 """

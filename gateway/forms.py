@@ -4,7 +4,7 @@
 (``utils/file_utils.py``): nested dicts become ``a[b][c]``, lists ``a[0]``, ``a[1]``, every
 scalar is sent as ``str(value)`` (``True``, ``1.5``; ``None`` as ``""``) and empty lists and
 dicts are not sent at all. The round trip loses types, and this module restores what it can
-(../shared/craft-api.md section 3.4):
+(docs/craft-api.md section 3.4):
 
 * ``""`` is null, except as the whole ``default_value`` of a ``string`` or ``json`` input: the
   SDK drops a ``None`` default before flattening, so an empty default can only be ``""``.

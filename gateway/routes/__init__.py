@@ -1,1 +1,1 @@
-"""The HTTP API, one router per resource (paths as in ../shared/craft-api.md)."""
+"""The HTTP API, one router per resource (paths as in docs/craft-api.md)."""

@@ -14,6 +14,7 @@ from typing import Literal
 from hera.workflows import models as m
 
 from compiler.bindings import Bindings, FromParameter, FromSecret, StoredFile
+from compiler.execution_secret import SDK_ENVIRONMENT, execution_secret_name
 from compiler.graph import Plan, StepOutputRef
 from compiler.keys import ABSENT_FILE_KEY, code_key, dependencies_key, step_output_key
 from compiler.models import Output, Step, StepInput
@@ -102,6 +103,7 @@ def step_template(step: Step, ctx: StepContext) -> m.Template:
     env = [
         m.EnvVar(name=RUNNER_ENV, value=json.dumps(runner_spec, separators=(",", ":"))),
         m.EnvVar(name=EXECUTION_ID_ENV, value="{{workflow.name}}"),
+        *_sdk_environment(),
         *env,
         *(_secret_env(name, name, ctx, optional=True) for name in ctx.environment_variables),
     ]
@@ -205,6 +207,19 @@ def _dependencies_artifact(pipeline_name: str) -> m.Artifact:
         optional=True,
         s3=m.S3Artifact(key=dependencies_key(pipeline_name)),
     )
+
+
+def _sdk_environment() -> list[m.EnvVar]:
+    """What ``CraftAiSdk()`` reads inside the step, from the execution's own Secret (not
+    optional: on Argo the pod waits until the engine has created it)."""
+    secret = execution_secret_name("{{workflow.name}}")
+    return [
+        m.EnvVar(
+            name=name,
+            value_from=m.EnvVarSource(secret_key_ref=m.SecretKeySelector(name=secret, key=key)),
+        )
+        for name, key in SDK_ENVIRONMENT.items()
+    ]
 
 
 def _secret_env(name: str, key: str, ctx: StepContext, *, optional: bool = False) -> m.EnvVar:

@@ -18,9 +18,13 @@ from gateway.routes import (
     datastore,
     deployments,
     endpoints,
+    environment,
     environment_variables,
     executions,
+    metrics,
+    pipeline_templates,
     pipelines,
+    resource_metrics,
 )
 from gateway.services import open_services
 from gateway.settings import Settings
@@ -66,4 +70,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(environment_variables.router)
     app.include_router(datastore.router)
     app.include_router(datastore.signed_router)
+    app.include_router(metrics.router)
+    app.include_router(resource_metrics.router)
+    app.include_router(pipeline_templates.router)
+    app.include_router(environment.public_router)
+    app.include_router(environment.router)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
@@ -17,6 +18,7 @@ import jwt
 from gateway.errors import AuthenticationError
 
 __all__ = [
+    "Caller",
     "hash_token",
     "issue_access_token",
     "new_signing_key",
@@ -27,6 +29,20 @@ __all__ = [
 _ALGORITHM = "HS256"
 _ISSUER = "tender"
 _TOKEN_PREFIX = "tdr_"  # noqa: S105 - a prefix that makes leaked tokens greppable
+# The private claim of an access token traded for a step token: the execution it acts for.
+_EXECUTION_CLAIM = "tender.io/execution"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sends a request: an SDK token's id, and the execution if it is a running step's."""
+
+    user: str
+    execution_id: str | None = None
+
+    @property
+    def is_step(self) -> bool:
+        return self.execution_id is not None
 
 
 def new_token() -> str:
@@ -42,13 +58,23 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_access_token(subject: str, key: str, *, now: datetime, lifetime: timedelta) -> str:
-    claims = {"sub": subject, "iss": _ISSUER, "iat": now, "exp": now + lifetime}
+def issue_access_token(
+    subject: str,
+    key: str,
+    *,
+    now: datetime,
+    lifetime: timedelta,
+    execution_id: str | None = None,
+) -> str:
+    """``execution_id`` makes it a step's access token (traded for a step token)."""
+    claims: dict[str, object] = {"sub": subject, "iss": _ISSUER, "iat": now, "exp": now + lifetime}
+    if execution_id is not None:
+        claims[_EXECUTION_CLAIM] = execution_id
     return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
-def read_access_token(token: str, key: str) -> str:
-    """The subject of a valid access token; anything else is an AuthenticationError."""
+def read_access_token(token: str, key: str) -> Caller:
+    """The caller of a valid access token; anything else is an AuthenticationError."""
     try:
         claims = jwt.decode(
             token,
@@ -63,5 +89,5 @@ def read_access_token(token: str, key: str) -> str:
         ) from None
     except jwt.InvalidTokenError:
         raise AuthenticationError("the access token is not valid", name="InvalidToken") from None
-    subject: str = claims["sub"]
-    return subject
+    execution_id = claims.get(_EXECUTION_CLAIM)
+    return Caller(str(claims["sub"]), None if execution_id is None else str(execution_id))

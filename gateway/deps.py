@@ -7,12 +7,21 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.auth import read_access_token
+from gateway.auth import Caller, read_access_token
 from gateway.errors import AuthenticationError
 from gateway.services import Services
+from gateway.step_scope import check_step_route, running_execution
 from gateway.tracking import ExecutionTracker
 
-__all__ = ["CurrentUser", "ServicesDep", "TrackerDep", "close_form", "current_user"]
+__all__ = [
+    "CallerDep",
+    "CurrentUser",
+    "ServicesDep",
+    "TrackerDep",
+    "close_form",
+    "current_caller",
+    "current_user",
+]
 
 
 async def _services(request: Request) -> Services:
@@ -25,8 +34,12 @@ async def _tracker(request: Request) -> ExecutionTracker:
     return tracker
 
 
-async def current_user(request: Request, services: Annotated[Services, Depends(_services)]) -> str:
-    """The id of the SDK token behind the request's access token (``Authorization: Bearer``)."""
+async def current_caller(
+    request: Request, services: Annotated[Services, Depends(_services)]
+) -> Caller:
+    """Who sends the request's access token (``Authorization: Bearer``). A running step's
+    token works on the routes of its scope (403 elsewhere) while its execution runs (401
+    after)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationError(
@@ -34,7 +47,17 @@ async def current_user(request: Request, services: Annotated[Services, Depends(_
             "/api/v1/auth/refresh>",
             name="MissingToken",
         )
-    return read_access_token(token.strip(), services.signing_key)
+    caller = read_access_token(token.strip(), services.signing_key)
+    if caller.execution_id is not None:
+        await running_execution(services, caller.execution_id)
+        route = request.scope.get("route")
+        check_step_route(caller, request.method, getattr(route, "path", request.url.path))
+    return caller
+
+
+async def current_user(caller: Annotated[Caller, Depends(current_caller)]) -> str:
+    """The id of the SDK token the request acts for (a step acts for its execution's creator)."""
+    return caller.user
 
 
 async def close_form(request: Request) -> AsyncIterator[None]:
@@ -46,3 +69,4 @@ async def close_form(request: Request) -> AsyncIterator[None]:
 ServicesDep = Annotated[Services, Depends(_services)]
 TrackerDep = Annotated[ExecutionTracker, Depends(_tracker)]
 CurrentUser = Annotated[str, Depends(current_user)]
+CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from compiler import CompileOptions
+from compiler.execution_secret import SDK_ENVIRONMENT
 from gateway.engines.local.settings import SecretLookup
 from gateway.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from gateway.store import EnvironmentVariableRepository
@@ -45,7 +46,7 @@ __all__ = [
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,252}")
 # What tender and Argo set in a step: a variable of the same name would replace it.
 _RESERVED_PREFIXES = ("TENDER_", "ARGO_")
-_RESERVED_NAMES = frozenset({"CRAFT_AI_EXECUTION_ID"})
+_RESERVED_NAMES = frozenset({"CRAFT_AI_EXECUTION_ID", *SDK_ENVIRONMENT})
 # Linux refuses a single environment string over 128 KiB (MAX_ARG_STRLEN); a Secret holds 1 MiB.
 MAX_VALUE_BYTES = 64 * 1024
 _SECRET_NAME = CompileOptions().secret_name

@@ -9,6 +9,7 @@
     ├── ConflictError            409  the name is taken, or the object is in use
     ├── PayloadTooLargeError     413
     ├── ExecutionFailedError     500  the execution the caller waits for failed
+    ├── NotProvidedError         501  a part of the platform tender does not have
     └── EngineUnavailableError   503
 
 Foreign errors are mapped here too: the compiler's ``CompileError`` (400, naming the field), the
@@ -42,6 +43,7 @@ __all__ = [
     "ExecutionFailedError",
     "ForbiddenError",
     "NotFoundError",
+    "NotProvidedError",
     "NotSupportedError",
     "PayloadTooLargeError",
     "TenderError",
@@ -101,6 +103,11 @@ class PayloadTooLargeError(TenderError):
 class ExecutionFailedError(TenderError):
     status = 500
     default_name = "ExecutionFailed"
+
+
+class NotProvidedError(TenderError):
+    status = 501
+    default_name = "NotProvided"
 
 
 class EngineUnavailableError(TenderError):

@@ -11,17 +11,23 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from compiler.labels import PIPELINE_LABEL
 from gateway.auth import new_signing_key
 from gateway.engines.base import Engine, Manifest
 from gateway.engines.local import Clock, LocalEngine, LocalEngineSettings
-from gateway.engines.local.settings import InterpreterResolver, resolve_default_interpreter
+from gateway.engines.local.settings import (
+    InterpreterResolver,
+    SecretLookup,
+    resolve_default_interpreter,
+)
 from gateway.environment_variables import secret_lookup
 from gateway.environments import environment_python
+from gateway.resource_sampler import sample_resources
 from gateway.settings import Settings
+from gateway.step_tokens import execution_secret_lookup
 from gateway.storage import LocalStorage, Storage
 from gateway.store import (
     Database,
@@ -80,7 +86,10 @@ async def open_services(
             max_processes=settings.concurrency or os.cpu_count() or 1,
         ),
         resolve_interpreter=_pipeline_interpreters(settings),
-        secrets=secret_lookup(variables),
+        secrets=_secrets(
+            secret_lookup(variables),
+            execution_secret_lookup(signing_key, settings.resolved_internal_url),
+        ),
         clock=clock,
     )
     await engine.start()
@@ -95,6 +104,13 @@ async def open_services(
         signing_key=signing_key,
         variables=variables,
     )
+    if settings.resource_sample_s > 0:
+        retention = timedelta(days=settings.resource_retention_days)
+        services.spawn(
+            sample_resources(
+                db, settings.data_dir, interval_s=settings.resource_sample_s, retention=retention
+            )
+        )
     try:
         yield services
     finally:
@@ -103,6 +119,19 @@ async def open_services(
         await asyncio.gather(*services._background, return_exceptions=True)
         await engine.close()
         await asyncio.to_thread(db.dispose)
+
+
+def _secrets(*lookups: SecretLookup) -> SecretLookup:
+    """The Secrets a step may reference: environment variables, and its execution's own."""
+
+    async def lookup(secret_name: str, key: str) -> str | None:
+        for each in lookups:
+            value = await each(secret_name, key)
+            if value is not None:
+                return value
+        return None
+
+    return lookup
 
 
 def _pipeline_interpreters(settings: Settings) -> InterpreterResolver:

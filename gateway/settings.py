@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
 
+# A gateway listening on every address is reached by its own steps on loopback.
+_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TENDER_", extra="forbid", frozen=True)
@@ -20,6 +23,9 @@ class Settings(BaseSettings):
     # Absolute URLs the gateway hands out (signed URLs, endpoint file outputs) start with this;
     # by default the address it listens on.
     external_url: str | None = None
+    # The gateway's URL as running steps reach it (their CRAFT_AI_ENVIRONMENT_URL and
+    # CRAFT_AI_CONTROL_URL); by default the address it listens on, on loopback if that is any.
+    internal_url: str | None = None
     # Default: an SQLite file in the data dir. PostgreSQL: postgresql://user:pw@host/db
     database_url: str | None = None
     engine: Literal["local"] = "local"
@@ -42,6 +48,14 @@ class Settings(BaseSettings):
     # Objects per page of GET /data-store/list (S3's page is 1000 at most).
     datastore_page_size: int = Field(default=1000, ge=1, le=1000)
 
+    # Pipeline files offered as pipeline templates (default: tender's own examples/ folder,
+    # when tender runs from its source tree; none otherwise).
+    pipeline_templates_dir: Path | None = None
+    # How often the resource metrics of executions are sampled; 0 turns sampling off.
+    resource_sample_s: float = Field(default=10.0, ge=0)
+    # Samples older than this are deleted.
+    resource_retention_days: float = Field(default=7.0, gt=0)
+
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> Settings:
         object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
@@ -54,6 +68,22 @@ class Settings(BaseSettings):
     @property
     def resolved_external_url(self) -> str:
         return (self.external_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def resolved_internal_url(self) -> str:
+        if self.internal_url:
+            return self.internal_url.rstrip("/")
+        host = _LOOPBACK_FOR.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_pipeline_templates_dir(self) -> Path | None:
+        if self.pipeline_templates_dir is not None:
+            return self.pipeline_templates_dir.expanduser().resolve()
+        examples = Path(__file__).resolve().parents[1] / "examples"
+        return examples if examples.is_dir() else None
 
     @property
     def storage_dir(self) -> Path:

@@ -9,13 +9,14 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.deps import ServicesDep, TrackerDep, current_user
+from gateway.deps import CallerDep, ServicesDep, TrackerDep, current_user
 from gateway.errors import ConflictError, NotFoundError
 from gateway.executions import execution_view, public_io
 from gateway.failures import failure_error
 from gateway.logs import LogQuery, filter_logs
 from gateway.pipelines import delete_execution_objects
 from gateway.responses import JSON
+from gateway.step_scope import check_step_may_read
 
 __all__ = ["router"]
 
@@ -28,8 +29,10 @@ _ATTEMPT = re.compile(r"\(\d+\)$")
 async def outputs(
     execution_id: str,
     request: Request,
+    *,
     tracker: TrackerDep,
     services: ServicesDep,
+    caller: CallerDep,
     wait: Annotated[bool, Query(alias="wait_for_completion")] = False,
 ) -> Response:
     """Once the execution ended, its outputs; until then, with ``wait``, 307 to this same URL.
@@ -38,6 +41,7 @@ async def outputs(
     answer holds the request until the end or for the long-poll time, never a busy loop.
     """
     timeout = services.settings.long_poll_s if wait else 0.0
+    check_step_may_read(caller, await tracker.get(execution_id))
     record = await tracker.wait(execution_id, timeout)
     if not record.is_finished:
         body = {"execution_id": execution_id, "status": record.status}
@@ -49,9 +53,14 @@ async def outputs(
 
 @router.get("/{execution_id}/outputs/{output_name}")
 async def output_value(
-    execution_id: str, output_name: str, tracker: TrackerDep, services: ServicesDep
+    execution_id: str,
+    output_name: str,
+    tracker: TrackerDep,
+    services: ServicesDep,
+    caller: CallerDep,
 ) -> Response:
     record = await tracker.get(execution_id)
+    check_step_may_read(caller, record)
     item = _find(record.outputs, "pipeline_output_name", output_name, record.id)
     if not record.is_finished:
         raise ConflictError(f"execution {record.id!r} has not ended yet", name="NotFinished")

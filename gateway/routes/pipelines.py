@@ -12,6 +12,7 @@ from gateway.deps import CurrentUser, ServicesDep, current_user
 from gateway.errors import BadRequestError
 from gateway.forms import coerce_pipeline_form, unflatten
 from gateway.logs import LogQuery, filter_logs
+from gateway.pipeline_templates import pipeline_from_template, templates_of
 from gateway.pipelines import (
     create_pipeline,
     delete_pipeline,
@@ -38,8 +39,11 @@ async def project_information() -> dict[str, Any]:
 @router.post("/pipelines")
 async def create(request: Request, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
     body, step_file = await _read_creation(request)
-    record = await create_pipeline(services, parse_pipeline(body), step_file, user)
-    return pipeline_view(record)
+    if "pipeline_template_name" in body:
+        pipeline, step_file = pipeline_from_template(await templates_of(services), body)
+    else:
+        pipeline = parse_pipeline(body)
+    return pipeline_view(await create_pipeline(services, pipeline, step_file, user))
 
 
 async def _read_creation(request: Request) -> tuple[dict[str, Any], BinaryIO | None]:

@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -20,7 +31,10 @@ __all__ = [
     "DeploymentRow",
     "EnvironmentVariableRow",
     "ExecutionRow",
+    "MetricListBatchRow",
+    "MetricValueRow",
     "PipelineRow",
+    "ResourceSampleRow",
     "SigningKeyRow",
     "StepLogRow",
     "UTCDateTime",
@@ -197,3 +211,51 @@ class DeploymentRow(Base):
     created_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime]
+
+
+class MetricValueRow(Base):
+    """A single-value metric: the last value recorded for an execution and a name."""
+
+    __tablename__ = "metric_values"
+
+    execution_id: Mapped[str] = mapped_column(
+        String(253), ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+
+class MetricListBatchRow(Base):
+    """One appended batch of a list metric (the SDK sends up to 10,000 values at a time):
+    the list is its batches' values in ``id`` order."""
+
+    __tablename__ = "metric_list_batches"
+    __table_args__ = (
+        Index("ix_metric_list_batches_execution_id_name_id", "execution_id", "name", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(
+        String(253), ForeignKey("executions.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    values: Mapped[list[float]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class ResourceSampleRow(Base):
+    """What tender's executions used on one worker during one sampling interval."""
+
+    __tablename__ = "resource_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    worker: Mapped[str] = mapped_column(String(253))
+    taken_at: Mapped[datetime] = mapped_column(index=True)
+    cpu_usage: Mapped[float] = mapped_column(Float)  # percent of all the worker's cores
+    ram_usage: Mapped[float] = mapped_column(Float)  # percent of the worker's memory
+    disk_usage: Mapped[float] = mapped_column(Float)  # percent of the data dir's file system
+    network_input: Mapped[float] = mapped_column(Float)  # bytes received in the interval
+    network_output: Mapped[float] = mapped_column(Float)  # bytes sent in the interval
+    total_ram: Mapped[int] = mapped_column(BigInteger)
+    total_disk: Mapped[int] = mapped_column(BigInteger)

@@ -31,6 +31,14 @@ class TokenRepository:
             )
             return found
 
+    def name_of(self, token_id: str) -> str | None:
+        """The name given to the token with this id (``tender token create --name``)."""
+        with self._db.transaction() as session:
+            found: str | None = session.scalar(
+                select(ApiTokenRow.name).where(ApiTokenRow.id == token_id)
+            )
+            return found
+
     def signing_key(self, new_key: Callable[[], str], now: datetime) -> str:
         """The signing key, made with ``new_key`` the first time (the lowest id wins a race)."""
         with self._db.transaction() as session:

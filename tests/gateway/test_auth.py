@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from gateway.auth import hash_token, issue_access_token, new_token, read_access_token
+from gateway.auth import Caller, hash_token, issue_access_token, new_token, read_access_token
 from gateway.errors import AuthenticationError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -31,7 +31,12 @@ def test_access_token_round_trip_and_sdk_claims() -> None:
     with pytest.raises(AuthenticationError, match="expired"):
         read_access_token(access, key)  # NOW is in the past
     fresh = issue_access_token("user-1", key, now=datetime.now(UTC), lifetime=timedelta(hours=1))
-    assert read_access_token(fresh, key) == "user-1"
+    assert read_access_token(fresh, key) == Caller("user-1")
+    step = issue_access_token(
+        "user-1", key, now=datetime.now(UTC), lifetime=timedelta(hours=1), execution_id="run-x"
+    )
+    assert read_access_token(step, key) == Caller("user-1", "run-x")
+    assert read_access_token(step, key).is_step
 
 
 @pytest.mark.parametrize(

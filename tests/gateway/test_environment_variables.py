@@ -21,7 +21,9 @@ def variables(tmp_path: Path) -> Iterator[EnvironmentVariableRepository]:
     db.dispose()
 
 
-@pytest.mark.parametrize("name", ["A", "_x", "API_KEY_2", "a" * 253, "CRAFT_AI_SDK_TOKEN"])
+@pytest.mark.parametrize(
+    "name", ["A", "_x", "API_KEY_2", "a" * 253, "CRAFT_AI__MULTIPART_PART_SIZE__B"]
+)
 def test_identifiers_are_valid_names(name: str) -> None:
     assert check_name(name) == name
 
@@ -39,6 +41,9 @@ def test_identifiers_are_valid_names(name: str) -> None:
         "TENDER_STEP",
         "ARGO_X",
         "CRAFT_AI_EXECUTION_ID",
+        "CRAFT_AI_SDK_TOKEN",
+        "CRAFT_AI_ENVIRONMENT_URL",
+        "CRAFT_AI_CONTROL_URL",
     ],
 )
 def test_other_names_are_refused(name: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -19,7 +20,6 @@ from pydantic import ValidationError
 
 from compiler import CompileError, Deployment, Pipeline, parse_document
 from compiler.documents import raise_compile_error
-from gateway.archives import pack_code_archive
 from gateway.errors import BadRequestError, NotFoundError
 
 if TYPE_CHECKING:
@@ -145,4 +145,16 @@ def pipeline_from_template(
         pipeline = Pipeline.model_validate(definition)
     except ValidationError as exc:
         raise_compile_error(exc)
-    return pipeline, io.BytesIO(pack_code_archive(template.code_dir))
+    return pipeline, _code_archive(template.code_dir)
+
+
+def _code_archive(folder: Path) -> BinaryIO:
+    """The folder's regular files as the SDK sends a ``local_folder`` (a tar.gz of relative
+    paths); links are left out, so that a template never ships a file from elsewhere."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    buffer.seek(0)
+    return buffer

@@ -35,6 +35,8 @@ LONG_POLL_S = 1.0
 _STARTUP_S = 60.0
 # Small pages, so that listing the data store really goes through continuation tokens.
 DATASTORE_PAGE_SIZE = 2
+# Frequent samples, so that a short step shows in the resource metrics.
+RESOURCE_SAMPLE_S = 0.25
 
 
 class Gateway(NamedTuple):
@@ -81,6 +83,7 @@ def _server_env(database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENDER_")}
     env["TENDER_LONG_POLL_S"] = str(LONG_POLL_S)
     env["TENDER_DATASTORE_PAGE_SIZE"] = str(DATASTORE_PAGE_SIZE)
+    env["TENDER_RESOURCE_SAMPLE_S"] = str(RESOURCE_SAMPLE_S)
     if database_url:
         env["TENDER_DATABASE_URL"] = database_url
     return env

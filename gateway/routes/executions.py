@@ -41,7 +41,8 @@ async def outputs(
     answer holds the request until the end or for the long-poll time, never a busy loop.
     """
     timeout = services.settings.long_poll_s if wait else 0.0
-    check_step_may_read(caller, await tracker.get(execution_id))
+    if caller.is_step:
+        check_step_may_read(caller, await tracker.get(execution_id))
     record = await tracker.wait(execution_id, timeout)
     if not record.is_finished:
         body = {"execution_id": execution_id, "status": record.status}

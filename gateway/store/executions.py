@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, cast, select, update
 
 from gateway.store.db import Database, date_text
 from gateway.store.records import FINISHED_STATUSES, ExecutionRecord
@@ -52,10 +52,12 @@ class ExecutionRepository:
         steps: list[dict[str, Any]],
         outputs: list[dict[str, Any]],
     ) -> None:
+        # One UPDATE: an execution deleted meanwhile is no error (nothing left to update).
+        changes = {"status": status, "end_date": end_date, "steps": steps, "outputs": outputs}
         with self._db.transaction() as session:
-            row = session.get(ExecutionRow, execution_id)
-            if row is not None:
-                row.status, row.end_date, row.steps, row.outputs = status, end_date, steps, outputs
+            session.execute(
+                update(ExecutionRow).where(ExecutionRow.id == execution_id).values(**changes)
+            )
 
     def list_summaries(self, pipeline_name: str) -> list[dict[str, Any]]:
         """The SDK's ``list_pipeline_executions`` items, newest first, straight from the columns.

@@ -15,9 +15,13 @@ from compiler import compile_document, parse_document
 from compiler.keys import code_key, datastore_key
 from gateway.archives import pack_code_archive
 from gateway.engines.local import LocalEngineSettings, ManualClock
+from gateway.step_tokens import execution_secret_lookup
 from tests.gateway.engines.engine_manifests import EngineFactory
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+# Every compiled step reads the SDK's settings from its execution's Secret, which the gateway
+# provides (gateway.services); these tests stand in for it.
+EXECUTION_SECRETS = execution_secret_lookup("k" * 48, "http://127.0.0.1:9")
 
 
 def _load(name: str, artifacts: Path) -> dict[str, Any]:
@@ -41,7 +45,7 @@ async def test_hello_runs_and_keeps_braces(
     open_engine: EngineFactory, settings: LocalEngineSettings
 ) -> None:
     manifest = _load("hello.yaml", settings.artifacts_root)
-    async with open_engine() as engine:
+    async with open_engine(secrets=EXECUTION_SECRETS) as engine:
         submitted = await engine.submit_workflow(manifest)
         workflow = await engine.wait_for_workflow(submitted["metadata"]["name"])
     assert workflow["status"]["phase"] == "Succeeded", workflow["status"].get("message")
@@ -52,7 +56,7 @@ async def test_multi_step_etl_fans_in_and_writes_a_file(
     open_engine: EngineFactory, settings: LocalEngineSettings
 ) -> None:
     manifest = _load("etl.yaml", settings.artifacts_root)
-    async with open_engine() as engine:
+    async with open_engine(secrets=EXECUTION_SECRETS) as engine:
         submitted = await engine.submit_workflow(manifest)
         name = submitted["metadata"]["name"]
         workflow = await engine.wait_for_workflow(name)
@@ -76,7 +80,7 @@ async def test_endpoint_template_takes_each_calls_inputs(
     upload = settings.artifacts_root / "inputs/call-1/document"
     upload.parent.mkdir(parents=True)
     upload.write_text("the cat and the hat and THE bat")
-    async with open_engine() as engine:
+    async with open_engine(secrets=EXECUTION_SECRETS) as engine:
         await engine.create_workflow_template(manifest)
         submitted = await engine.submit_from_template(
             "word-count",
@@ -100,7 +104,9 @@ async def test_periodic_report_reads_the_datastore_and_a_secret(
 
     async def secrets(secret: str, key: str) -> str | None:
         seen.append((secret, key))
-        return "k-123" if key == "REPORT_API_KEY" else None
+        if key == "REPORT_API_KEY":
+            return "k-123"
+        return await EXECUTION_SECRETS(secret, key)
 
     clock = ManualClock(datetime(2026, 3, 1, 2, 29, 30, tzinfo=UTC))
     async with open_engine(clock=clock, secrets=secrets) as engine:
@@ -129,7 +135,7 @@ async def test_a_missing_datastore_object_fails_the_step_naming_it(
 ) -> None:
     manifest = _load("nightly-report.yaml", settings.artifacts_root)
     clock = ManualClock(datetime(2026, 3, 1, 2, 29, 30, tzinfo=UTC))
-    async with open_engine(clock=clock) as engine:
+    async with open_engine(clock=clock, secrets=EXECUTION_SECRETS) as engine:
         await engine.create_cron_workflow(manifest)
         await clock.advance(60)
         await engine.crons.tick()
@@ -147,7 +153,7 @@ async def test_a_missing_secret_fails_the_step_naming_the_key_only(
     _place_sales(settings.artifacts_root)
     # No secret store: the step cannot read REPORT_API_KEY and fails, naming it.
     clock = ManualClock(datetime(2026, 3, 1, 2, 29, 30, tzinfo=UTC))
-    async with open_engine(clock=clock) as engine:
+    async with open_engine(clock=clock, secrets=EXECUTION_SECRETS) as engine:
         await engine.create_cron_workflow(manifest)
         await clock.advance(60)
         await engine.crons.tick()

@@ -14,6 +14,7 @@ from hera.workflows import models as m
 
 from compiler.bindings import Bindings, Exposed, ToDatastore, bind_deployment, bind_run
 from compiler.graph import Plan, StepOutputRef, plan_pipeline
+from compiler.keys import with_key_prefix
 from compiler.labels import (
     DEPLOYMENT_LABEL,
     DESCRIPTION_ANNOTATION,
@@ -49,6 +50,8 @@ class CompileOptions:
     environment_variables: tuple[str, ...] = ()
     secret_name: str = "tender-environment"  # noqa: S105 - a Secret's name, not a value
     default_image: str = "python:3.12-slim"
+    # Written before every artifact key (compiler.keys): the gateway's TENDER_S3_PREFIX.
+    key_prefix: str = ""
 
 
 def compile_run(pipeline: Pipeline, run: Run, options: CompileOptions | None = None) -> Manifest:
@@ -67,7 +70,7 @@ def compile_run(pipeline: Pipeline, run: Run, options: CompileOptions | None = N
         ),
         spec=_workflow_spec(pipeline, plan, bindings, options, run.execution_timeout_s),
     )
-    return _dump(workflow)
+    return _dump(workflow, options)
 
 
 def compile_deployment(
@@ -100,7 +103,7 @@ def compile_deployment(
             ),
             spec=spec,
         )
-        return _dump(template)
+        return _dump(template, options)
     assert deployment.schedule is not None
     cron = m.CronWorkflow(
         api_version=API_VERSION,
@@ -121,7 +124,7 @@ def compile_deployment(
             workflow_spec=spec,
         ),
     )
-    return _dump(cron)
+    return _dump(cron, options)
 
 
 def _workflow_spec(
@@ -192,6 +195,9 @@ def _annotations(title: str, description: str | None) -> dict[str, str]:
     return annotations
 
 
-def _dump(model: m.Workflow | m.WorkflowTemplate | m.CronWorkflow) -> Manifest:
+def _dump(
+    model: m.Workflow | m.WorkflowTemplate | m.CronWorkflow, options: CompileOptions
+) -> Manifest:
     dumped: Manifest = model.model_dump(mode="json", exclude_none=True, by_alias=True)
+    with_key_prefix(dumped, options.key_prefix)
     return dumped

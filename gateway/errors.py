@@ -10,7 +10,8 @@
     ├── PayloadTooLargeError     413
     ├── ExecutionFailedError     500  the execution the caller waits for failed
     ├── NotProvidedError         501  a part of the platform tender does not have
-    └── EngineUnavailableError   503
+    ├── EngineUnavailableError   503
+    └── StorageUnavailableError  503  the bucket cannot be reached, or refuses the gateway
 
 Foreign errors are mapped here too: the compiler's ``CompileError`` (400, naming the field), the
 engines' errors, and FastAPI's own 404/405/422. Every answer is the JSON object the SDK reads:
@@ -46,6 +47,7 @@ __all__ = [
     "NotProvidedError",
     "NotSupportedError",
     "PayloadTooLargeError",
+    "StorageUnavailableError",
     "TenderError",
     "install_error_handlers",
 ]
@@ -115,6 +117,11 @@ class EngineUnavailableError(TenderError):
     default_name = "EngineUnavailable"
 
 
+class StorageUnavailableError(TenderError):
+    status = 503
+    default_name = "StorageUnavailable"
+
+
 def error_response(
     request: Request,
     status: int,
@@ -145,6 +152,7 @@ _FOREIGN_ERRORS: tuple[tuple[type[Exception], type[TenderError]], ...] = (
     (datastore.UploadNotFoundError, NotFoundError),
     (storage.KeyConflictError, ConflictError),
     (storage.ObjectNotFoundError, NotFoundError),
+    (storage.StorageUnavailableError, StorageUnavailableError),
     (engine_errors.ObjectNotFoundError, NotFoundError),
     (engine_errors.ObjectExistsError, ConflictError),
     (engine_errors.ManifestError, BadRequestError),

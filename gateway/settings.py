@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -56,9 +56,47 @@ class Settings(BaseSettings):
     # Samples older than this are deleted.
     resource_retention_days: float = Field(default=7.0, gt=0)
 
+    # Where objects live: a folder in the data dir, or an S3 bucket (AWS, MinIO, any S3 server)
+    # that a cluster's Argo shares as its artifact repository.
+    storage: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str = ""  # empty for AWS
+    s3_bucket: str = ""
+    s3_region: str = ""  # empty: the AWS configuration's, else us-east-1
+    s3_prefix: str = ""  # every key starts with it; a trailing "/" is added
+    s3_addressing_style: Literal["path", "virtual"] | None = None  # default: botocore's
+    # Both, or neither for the standard AWS credential chain (environment, profile, role).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    # The endpoint in the URLs handed to clients, when they reach S3 by another address than
+    # the gateway does (an in-cluster service name, say). Default: s3_endpoint_url.
+    s3_public_endpoint_url: str = ""
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _folder_prefix(cls, prefix: str) -> str:
+        folders = prefix.strip("/")
+        if not folders:
+            return ""
+        if any(part in ("", ".", "..") for part in folders.split("/")) or "\\" in folders:
+            raise ValueError("must be a relative folder such as 'tender/' (no '.', '..' or '//')")
+        return folders + "/"
+
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> Settings:
         object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        return self
+
+    @model_validator(mode="after")
+    def _complete_s3(self) -> Settings:
+        if self.storage != "s3":
+            return self
+        if not self.s3_bucket:
+            raise ValueError("TENDER_S3_BUCKET must name a bucket when TENDER_STORAGE=s3")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key.get_secret_value()):
+            raise ValueError(
+                "set both TENDER_S3_ACCESS_KEY_ID and TENDER_S3_SECRET_ACCESS_KEY, or neither "
+                "(for the standard AWS credential chain)"
+            )
         return self
 
     @property

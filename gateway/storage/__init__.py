@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from gateway.storage.base import CHUNK_SIZE, MAX_LIST_LIMIT, ObjectInfo, ObjectPage, Storage
-from gateway.storage.errors import InvalidKeyError, KeyConflictError, ObjectNotFoundError
+from gateway.storage.errors import (
+    InvalidKeyError,
+    KeyConflictError,
+    ObjectNotFoundError,
+    StorageUnavailableError,
+)
 from gateway.storage.keys import check_key, check_prefix
 from gateway.storage.local import LocalStorage
 
@@ -17,6 +22,7 @@ __all__ = [
     "ObjectNotFoundError",
     "ObjectPage",
     "Storage",
+    "StorageUnavailableError",
     "check_key",
     "check_prefix",
 ]

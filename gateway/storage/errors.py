@@ -5,11 +5,19 @@ ValueError
 └── KeyConflictError      a key whose path is taken by a folder of other keys, or the reverse
 LookupError
 └── ObjectNotFoundError   no object under that key
+ConnectionError
+└── StorageUnavailableError  the storage cannot be reached, or refuses the gateway (S3: a wrong
+                             bucket, credentials or endpoint); the message names the object
 """
 
 from __future__ import annotations
 
-__all__ = ["InvalidKeyError", "KeyConflictError", "ObjectNotFoundError"]
+__all__ = [
+    "InvalidKeyError",
+    "KeyConflictError",
+    "ObjectNotFoundError",
+    "StorageUnavailableError",
+]
 
 
 class InvalidKeyError(ValueError):
@@ -24,3 +32,7 @@ class ObjectNotFoundError(LookupError):
     def __init__(self, key: str) -> None:
         super().__init__(f"no stored object {key!r}")
         self.key = key
+
+
+class StorageUnavailableError(ConnectionError):
+    """Not the caller's fault: answered 503, and a step that meets it ends in Error."""

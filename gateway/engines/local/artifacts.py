@@ -1,12 +1,16 @@
-"""Key-only S3 artifacts kept in a local folder: the key `K` lives at `<artifacts_dir>/K`.
+"""Key-only S3 artifacts, kept in the artifact repository: the gateway's storage.
 
-Output artifacts are stored as a tar.gz archive by default (Argo's default), or as is with
-`archive: {none: {}}`. Input artifacts that are tar.gz archives are unpacked as Argo's executor
-does: an archive holding a single entry becomes the declared path itself.
+The repository is a Storage: with a local folder (the default) the key `K` is the file
+`<artifacts_dir>/K`, read and written in place; with an S3 bucket, artifacts go through a
+scratch folder of the step. Output artifacts are stored as a tar.gz archive by default (Argo's
+default), or as is with `archive: {none: {}}` (a folder then becomes one object per file under
+`K/`, as Argo's S3 driver stores it). Input artifacts that are tar.gz archives are unpacked as
+Argo's executor does: an archive holding a single entry becomes the declared path itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tarfile
@@ -14,17 +18,102 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gateway.storage import (
+    InvalidKeyError,
+    KeyConflictError,
+    LocalStorage,
+    ObjectNotFoundError,
+    Storage,
+    StorageUnavailableError,
+)
+
 __all__ = [
     "ArtifactError",
+    "ArtifactRepository",
     "artifact_location",
     "is_archived",
     "load_artifact",
     "save_artifact",
 ]
 
+_STORAGE_ERRORS = (InvalidKeyError, KeyConflictError, StorageUnavailableError, OSError)
+
 
 class ArtifactError(Exception):
     pass
+
+
+class ArtifactRepository:
+    """Fetches and stores artifacts by key; every failure is an ArtifactError naming the key."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def fetch(self, key: str, scratch: Path) -> Path | None:
+        """A local file or folder holding the artifact `key` (perhaps in `scratch`), or None."""
+        try:
+            if isinstance(self.storage, LocalStorage):
+                local = self.storage.path(key)
+                return local if await asyncio.to_thread(local.exists) else None
+            return await self._download(key, scratch)
+        except _STORAGE_ERRORS as exc:
+            raise ArtifactError(f"cannot read artifact key {key!r}: {exc}") from exc
+
+    async def save(
+        self, source: Path, key: str, archive: dict[str, Any] | None, scratch: Path
+    ) -> None:
+        """Store `source` under `key`, as a tar.gz unless `archive` is none."""
+        try:
+            if isinstance(self.storage, LocalStorage):
+                destination = self.storage.path(key)
+                await asyncio.to_thread(save_artifact, source, destination, archive)
+                return
+            await self._upload(source, key, archive, scratch)
+        except _STORAGE_ERRORS as exc:
+            raise ArtifactError(f"cannot write artifact key {key!r}: {exc}") from exc
+
+    async def _download(self, key: str, scratch: Path) -> Path | None:
+        try:
+            target = scratch / PurePosixPath(key).name
+            await self._download_file(key, target)
+            return target
+        except ObjectNotFoundError:
+            pass
+        # A folder stored with `archive: none`: one object per file under `key/`.
+        folder = scratch / (PurePosixPath(key).name or "folder")
+        prefix, token, found = key.rstrip("/") + "/", None, False
+        while True:
+            page = await self.storage.list(prefix, continuation_token=token)
+            for item in page.items:
+                found = True
+                await self._download_file(item.key, folder / item.key.removeprefix(prefix))
+            if page.next_token is None:
+                return folder if found else None
+            token = page.next_token
+
+    async def _download_file(self, key: str, target: Path) -> None:
+        chunks = await self.storage.open(key)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        with target.open("wb") as out:
+            async for chunk in chunks:
+                await asyncio.to_thread(out.write, chunk)
+
+    async def _upload(
+        self, source: Path, key: str, archive: dict[str, Any] | None, scratch: Path
+    ) -> None:
+        if not source.exists():
+            raise ArtifactError(f"{source.name}: no such file or directory")
+        if is_archived(archive):
+            packed = scratch / f"{PurePosixPath(key).name}.tgz"
+            await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(save_artifact, source, packed, archive)
+            await self.storage.put_file(key, packed)
+        elif source.is_dir():
+            for path in sorted(p for p in source.rglob("*") if p.is_file()):
+                relative = path.relative_to(source).as_posix()
+                await self.storage.put_file(f"{key.rstrip('/')}/{relative}", path)
+        else:
+            await self.storage.put_file(key, source)
 
 
 def artifact_location(artifacts_dir: Path, key: str) -> Path:
@@ -68,11 +157,10 @@ def load_artifact(source: Path, destination: Path, archive: dict[str, Any] | Non
         raise ArtifactError(f"artifact {source.name!r} does not exist")
     destination.parent.mkdir(parents=True, exist_ok=True)
     _remove(destination)
-    unpack = "none" not in (archive or {}) and ("tar" in (archive or {}) or _is_tarball(source))
-    if source.is_file() and unpack:
-        _unpack(source, destination)
-    elif source.is_dir():
+    if source.is_dir():
         shutil.copytree(source, destination)
+    elif "none" not in (archive or {}) and ("tar" in (archive or {}) or _is_tarball(source)):
+        _unpack(source, destination)
     else:
         shutil.copy2(source, destination)
 

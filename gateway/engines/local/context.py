@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.engines.base import Manifest
+from gateway.engines.local.artifacts import ArtifactRepository
 from gateway.engines.local.clock import Clock
 from gateway.engines.local.naming import node_id
 from gateway.engines.local.settings import InterpreterResolver, LocalEngineSettings, SecretLookup
@@ -47,6 +48,7 @@ class EngineServices:
     resolve_interpreter: InterpreterResolver
     processes: asyncio.Semaphore
     save_logs: Callable[[Sequence[LogLine]], Awaitable[None]]
+    artifacts: ArtifactRepository
 
 
 @dataclass

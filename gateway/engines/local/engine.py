@@ -27,6 +27,7 @@ from gateway.engines.errors import (
     WorkflowTemplateNotFoundError,
 )
 from gateway.engines.label_selector import parse_label_selector
+from gateway.engines.local.artifacts import ArtifactRepository
 from gateway.engines.local.clock import Clock, SystemClock, format_log_time, format_time
 from gateway.engines.local.context import EngineServices, WorkflowRun
 from gateway.engines.local.objects import generate_name, new_object, set_phase_labels
@@ -43,6 +44,7 @@ from gateway.engines.local.support import WORKFLOW, WORKFLOW_TEMPLATE, check_sup
 from gateway.engines.local.validation import validate_metadata, validate_spec
 from gateway.engines.local.variables import workflow_scope
 from gateway.engines.local.workflow import run_workflow, stop_message
+from gateway.storage import LocalStorage, Storage
 from gateway.store import (
     CronWorkflowRepository,
     Database,
@@ -79,8 +81,11 @@ class LocalEngine:
         secrets: SecretLookup | None = None,
         resolve_interpreter: InterpreterResolver = resolve_default_interpreter,
         clock: Clock | None = None,
+        artifacts: Storage | None = None,
     ) -> None:
+        """`artifacts` is the artifact repository (default: a folder, `artifacts_root`)."""
         self.settings = settings
+        self._artifacts = ArtifactRepository(artifacts or LocalStorage(settings.artifacts_root))
         self.clock: Clock = clock or SystemClock()
         self._workflows = WorkflowRepository(db)
         self._templates = WorkflowTemplateRepository(db)
@@ -106,6 +111,7 @@ class LocalEngine:
             resolve_interpreter=self._resolve_interpreter,
             processes=asyncio.Semaphore(self.settings.max_processes),
             save_logs=self._save_logs,
+            artifacts=self._artifacts,
         )
         await asyncio.to_thread(self.settings.work_dir.mkdir, parents=True, exist_ok=True)
         await asyncio.to_thread(self.settings.artifacts_root.mkdir, parents=True, exist_ok=True)

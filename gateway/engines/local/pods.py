@@ -13,13 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.engines.base import Manifest
-from gateway.engines.local.artifacts import (
-    ArtifactError,
-    artifact_location,
-    is_archived,
-    load_artifact,
-    save_artifact,
-)
+from gateway.engines.local.artifacts import ArtifactError, is_archived, load_artifact
 from gateway.engines.local.context import Deadline, WorkflowRun
 from gateway.engines.local.inputs import input_scope
 from gateway.engines.local.naming import pod_name
@@ -86,6 +80,7 @@ async def _run(
     except UnresolvedTagError as exc:
         raise PodError(str(exc)) from exc
     argv = await asyncio.to_thread(_prepare_workdir, pod, body)
+    await _load_inputs(pod)
     env = await _environment(pod, body)
     async with _slot(pod.run, pod.node, cancel):
         outcome = await _start(pod, argv, env, deadlines, cancel)
@@ -130,7 +125,6 @@ def _prepare_workdir(pod: _Pod, body: Manifest) -> list[str]:
     pod.paths.root.mkdir(parents=True, exist_ok=True)
     for declared in pod.paths.declared:
         pod.paths.local(declared).parent.mkdir(parents=True, exist_ok=True)
-    _load_inputs(pod)
     rewrite = pod.paths.rewrite
     argv = [rewrite(str(part)) for part in [*body.get("command", []), *body.get("args", [])]]
     if "source" in body:
@@ -144,16 +138,20 @@ def _prepare_workdir(pod: _Pod, body: Manifest) -> list[str]:
     return [program, *argv[1:]]
 
 
-def _load_inputs(pod: _Pod) -> None:
-    root = pod.run.services.settings.artifacts_root
+async def _load_inputs(pod: _Pod) -> None:
+    repository = pod.run.services.artifacts
     for artifact in pod.node.get("inputs", {}).get("artifacts", []):
         if "path" not in artifact or "s3" not in artifact:
             continue
+        key = artifact["s3"]["key"]
         try:
-            source = artifact_location(root, artifact["s3"]["key"])
-            if not source.exists() and artifact.get("optional"):
-                continue
-            load_artifact(source, pod.paths.local(artifact["path"]), artifact.get("archive"))
+            source = await repository.fetch(key, pod.workdir / "artifacts" / artifact["name"])
+            if source is None:
+                if artifact.get("optional"):
+                    continue
+                raise ArtifactError(f"artifact key {key!r} does not exist")
+            destination = pod.paths.local(artifact["path"])
+            await asyncio.to_thread(load_artifact, source, destination, artifact.get("archive"))
         except (ArtifactError, OSError) as exc:
             raise PodError(f"failed to load artifact '{artifact['name']}': {exc}") from exc
 
@@ -261,7 +259,7 @@ async def _collect_outputs(pod: _Pod, outputs: Manifest) -> None:
         node["outputs"]["parameters"] = parameters
     artifacts = []
     for artifact in outputs.get("artifacts", []):
-        saved = await asyncio.to_thread(_save_output_artifact, pod, artifact)
+        saved = await _save_output_artifact(pod, artifact)
         if saved is not None:
             artifacts.append(saved)
             if artifact.get("globalName"):
@@ -298,7 +296,7 @@ def _output_parameter(run: WorkflowRun, declared: Manifest, paths: PathMap) -> M
     return {**result, "value": value[:-1] if value.endswith("\n") else value}
 
 
-def _save_output_artifact(pod: _Pod, declared: Manifest) -> Manifest | None:
+async def _save_output_artifact(pod: _Pod, declared: Manifest) -> Manifest | None:
     run = pod.run
     source = pod.paths.local(declared["path"])
     if not source.exists():
@@ -312,9 +310,9 @@ def _save_output_artifact(pod: _Pod, declared: Manifest) -> Manifest | None:
     key = declared.get("s3", {}).get("key") or (
         f"{run.name}/{pod.name}/{declared['name']}" + (".tgz" if archived else "")
     )
+    scratch = pod.workdir / "outputs" / declared["name"]
     try:
-        destination = artifact_location(run.services.settings.artifacts_root, key)
-        save_artifact(source, destination, declared.get("archive"))
+        await run.services.artifacts.save(source, key, declared.get("archive"), scratch)
     except (ArtifactError, OSError) as exc:
         raise PodError(f"failed to save output artifact '{declared['name']}': {exc}") from exc
     saved: Manifest = {"name": declared["name"], "path": declared["path"], "s3": {"key": key}}

@@ -86,7 +86,9 @@ def open_engine(sqlite_db: Database, settings: LocalEngineSettings) -> EngineFac
     @asynccontextmanager
     async def factory(**options: Any) -> AsyncIterator[LocalEngine]:
         engine_options = {
-            k: options.pop(k) for k in ("secrets", "clock", "resolve_interpreter") if k in options
+            k: options.pop(k)
+            for k in ("secrets", "clock", "resolve_interpreter", "artifacts")
+            if k in options
         }
         engine = LocalEngine(sqlite_db, replace(settings, **options), **engine_options)
         await engine.start()

@@ -143,7 +143,10 @@ async def test_a_missing_datastore_object_fails_the_step_naming_it(
         workflow = await engine.wait_for_workflow(child["metadata"]["name"])
     assert workflow["status"]["phase"] in {"Failed", "Error"}
     messages = [n.get("message", "") for n in workflow["status"]["nodes"].values()]
-    assert "failed to load artifact 'sales': artifact 'latest.csv' does not exist" in messages
+    assert (
+        "failed to load artifact 'sales': artifact key 'datastore/sales/latest.csv' does not exist"
+        in messages
+    )
 
 
 async def test_a_missing_secret_fails_the_step_naming_the_key_only(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from compiler import CompileError, compile_document, dump_yaml, parse_document
 from gateway.settings import Settings
@@ -36,7 +37,15 @@ DataDir = Annotated[
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """The settings, or a message naming each wrong one and exit code 2."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            setting = "_".join(str(part) for part in error["loc"]).upper()
+            where = f"TENDER_{setting}: " if setting else ""
+            typer.echo(f"tender: {where}{error['msg'].removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 @app.command("compile")
@@ -77,12 +86,21 @@ def serve(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Serve the platform's API on the embedded defaults (SQLite, local storage, local engine)."""
+    """Serve the platform's API (embedded defaults: SQLite, local storage, local engine)."""
+    import asyncio
+
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.services import check_storage
+    from gateway.storage import StorageUnavailableError
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    try:
+        asyncio.run(check_storage(settings))
+    except StorageUnavailableError as exc:
+        typer.echo(f"tender: cannot use the {settings.storage} storage: {exc}", err=True)
+        raise typer.Exit(code=1) from None
     typer.echo(
         f"tender: serving {settings.resolved_external_url} (data in {settings.data_dir})", err=True
     )

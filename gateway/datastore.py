@@ -2,9 +2,11 @@
 
 Listing, reading and deleting go through the storage interface. Moving an object's bytes in or
 out goes through URLs the client uses directly, with no access token (craft-api.md section 5.7):
-the ``Transfers`` interface. An S3 bucket would implement it with its own presigned URLs and
-multipart uploads; ``LocalTransfers`` signs URLs to the gateway's own ``/data-store/signed``
-route and keeps the parts of a multipart upload in storage until they are put together.
+the ``Transfers`` interface. ``S3Transfers`` hands out the bucket's own presigned URLs, POST
+policies and multipart uploads, so that no byte passes through the gateway; ``LocalTransfers``
+signs URLs to the gateway's own ``/data-store/signed`` route and keeps the parts of a multipart
+upload in storage until they are put together. A download URL may name any stored object (a
+pipeline's code archive too); uploads only ever go to the data store.
 
 Pipelines read and write the same keys: ``compiler.keys.datastore_key`` gives the key of a
 mapping's ``datastore_path``, checked by the same rules as here.
@@ -14,6 +16,8 @@ mapping's ``datastore_path``, checked by the same rules as here.
     └── InvalidPartError            a multipart upload's parts do not match what was uploaded
     LookupError
     └── UploadNotFoundError         no multipart upload with that id for that path
+
+(The last two are the storage's: ``gateway.storage.errors``.)
 """
 
 from __future__ import annotations
@@ -29,10 +33,19 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from compiler import CompileError
-from compiler.keys import check_datastore_path
+from compiler.keys import DATASTORE_PREFIX, UPLOADS_PREFIX, check_datastore_path
 from gateway.dates import format_date
 from gateway.signed_urls import UrlSigner
-from gateway.storage import InvalidKeyError, ObjectInfo, ObjectNotFoundError, Storage, check_key
+from gateway.storage import (
+    InvalidKeyError,
+    InvalidPartError,
+    ObjectInfo,
+    ObjectNotFoundError,
+    Storage,
+    UploadNotFoundError,
+    check_key,
+)
+from gateway.storage.s3 import S3Storage
 
 __all__ = [
     "DATASTORE_PREFIX",
@@ -41,6 +54,7 @@ __all__ = [
     "InvalidDatastorePathError",
     "InvalidPartError",
     "LocalTransfers",
+    "S3Transfers",
     "Transfers",
     "UploadNotFoundError",
     "folder_prefix",
@@ -48,23 +62,15 @@ __all__ = [
     "object_view",
 ]
 
-DATASTORE_PREFIX = "datastore/"
 SIGNED_ROUTE = "/data-store/signed"
 MAX_PART_NUMBER = 10_000  # as S3
-_UPLOADS = "uploads/"
+MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's largest single PUT or POST; larger goes in parts
+_UPLOADS = UPLOADS_PREFIX
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _SPOOL_BYTES = 1024 * 1024
 
 
 class InvalidDatastorePathError(ValueError):
-    pass
-
-
-class InvalidPartError(ValueError):
-    pass
-
-
-class UploadNotFoundError(LookupError):
     pass
 
 
@@ -103,7 +109,9 @@ class Transfers(Protocol):
         text fields to send with it."""
         ...
 
-    async def download_url(self, key: str) -> str: ...
+    async def download_url(self, key: str) -> str:
+        """A URL to GET the object under any storage key from."""
+        ...
 
     async def start_multipart(self, key: str) -> dict[str, Any]:
         """The upload's configuration, which the client sends back with each part and at the end."""
@@ -136,7 +144,7 @@ class LocalTransfers:
         return self._sign("POST", {"path": _path(key)}), {}
 
     async def download_url(self, key: str) -> str:
-        return self._sign("GET", {"path": _path(key)})
+        return self._sign("GET", {"key": key})
 
     async def start_multipart(self, key: str) -> dict[str, Any]:
         upload_id = secrets.token_hex(16)
@@ -186,7 +194,7 @@ class LocalTransfers:
 
     async def send(self, params: dict[str, str]) -> AsyncIterator[bytes]:
         """The object's content; ObjectNotFoundError before any chunk if there is none."""
-        return await self.storage.open(object_key(params["path"]))
+        return await self.storage.open(check_key(params["key"]))
 
     def _sign(self, method: str, params: dict[str, str]) -> str:
         expires_at = int(self.clock()) + self.lifetime_s
@@ -222,6 +230,58 @@ class LocalTransfers:
             whole.write(chunk)
         if etag is None or etag.strip('"') != digest.hexdigest():
             raise InvalidPartError(f"part {number} does not match the ETag given for it")
+
+
+@dataclass(frozen=True)
+class S3Transfers:
+    """Transfers straight to and from the bucket: S3 checks what it signed (and answers 403)."""
+
+    storage: S3Storage
+    lifetime_s: int
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+
+    async def upload_url(self, key: str) -> tuple[str, dict[str, str]]:
+        return await self.storage.presign_post(key, self.lifetime_s, self.max_upload_bytes)
+
+    async def download_url(self, key: str) -> str:
+        return await self.storage.presign("get_object", key, self.lifetime_s)
+
+    async def start_multipart(self, key: str) -> dict[str, Any]:
+        return {"upload_id": await self.storage.start_multipart(key)}
+
+    async def part_url(
+        self, key: str, configuration: Any, part_number: int
+    ) -> tuple[str, dict[str, str]]:
+        _check_part_number(part_number)
+        upload_id = _s3_upload_id(configuration)
+        url = await self.storage.presign(
+            "upload_part", key, self.lifetime_s, UploadId=upload_id, PartNumber=part_number
+        )
+        return url, {}
+
+    async def complete_multipart(
+        self, key: str, configuration: Any, parts: list[tuple[int, str | None]]
+    ) -> None:
+        upload_id = _s3_upload_id(configuration)
+        numbers = [number for number, _ in parts]
+        if not parts or numbers != sorted(set(numbers)):
+            raise InvalidPartError("the parts must be listed once each, in ascending order")
+        tagged = []
+        for number, etag in parts:
+            _check_part_number(number)
+            if not etag:
+                raise InvalidPartError(f"part {number} has no ETag (its upload failed?)")
+            tagged.append((number, etag))
+        await self.storage.complete_multipart(key, upload_id, tagged)
+
+
+def _s3_upload_id(configuration: Any) -> str:
+    upload_id = configuration.get("upload_id") if isinstance(configuration, dict) else None
+    if not isinstance(upload_id, str) or not 0 < len(upload_id) <= 1024:
+        raise UploadNotFoundError(
+            "multipart_upload_configuration is not one that /upload/multipart returned"
+        )
+    return upload_id
 
 
 def _path(key: str) -> str:

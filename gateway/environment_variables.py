@@ -125,7 +125,9 @@ async def variable_values(services: Services) -> Mapping[str, str]:
 async def compile_options(services: Services) -> CompileOptions:
     """What the compiler needs to inject every variable (by name only) into each step."""
     names: list[str] = await services.in_store(services.variables.names)
-    return CompileOptions(environment_variables=tuple(names))
+    return CompileOptions(
+        environment_variables=tuple(names), key_prefix=services.settings.key_prefix
+    )
 
 
 def secret_lookup(variables: EnvironmentVariableRepository) -> SecretLookup:

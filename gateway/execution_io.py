@@ -13,7 +13,7 @@ from typing import Any
 
 from compiler import Deployment, InputSource, OutputDestination, Pipeline, Run
 from compiler.graph import plan_pipeline
-from compiler.keys import datastore_key, resolve_key, step_output_key
+from compiler.keys import DATASTORE_PREFIX, datastore_key, resolve_key, step_output_key
 from compiler.models import Input
 from compiler.values import DataType
 
@@ -94,7 +94,7 @@ def run_outputs(
             key = resolve_key(
                 datastore_key(destination.datastore_path, "outputs_mapping"), workflow_name, created
             )
-            path = key.removeprefix("datastore/")
+            path = key.removeprefix(DATASTORE_PREFIX)
             item |= {"mapping_type": "datastore", "mapping_value": {"datastore_path": path}}
             item |= {"key": key, "value": None}
         else:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from compiler import Pipeline
 from compiler.documents import raise_compile_error
-from compiler.keys import code_key
+from compiler.keys import code_key, execution_prefix, pipeline_prefix
 from gateway.archives import check_function_present, extract_code_archive, pack_code_archive
 from gateway.dates import format_date
 from gateway.engines.errors import ObjectNotFoundError
@@ -168,7 +168,7 @@ async def delete_pipeline(services: Services, name: str) -> None:
     for execution_id in await services.in_store(services.executions.ids_of_pipeline, name):
         await delete_execution_objects(services, execution_id)
     await services.in_store(services.pipelines.delete, name)
-    await services.storage.delete_prefix(f"pipelines/{name}/")
+    await services.storage.delete_prefix(pipeline_prefix(name))
     await remove_environment(name, services.settings.environments_dir)
 
 
@@ -177,7 +177,7 @@ async def delete_execution_objects(services: Services, execution_id: str) -> Non
     record = await services.in_store(services.executions.get, execution_id)
     with contextlib.suppress(ObjectNotFoundError):
         await services.engine.delete_workflow(execution_id)
-    await services.storage.delete_prefix(f"executions/{execution_id}/")
+    await services.storage.delete_prefix(execution_prefix(execution_id))
     for item in [] if record is None else record.inputs:
         if item.get("mapping_type") == "run" and "key" in item:
             await services.storage.delete(item["key"])

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from compiler import InputSource, OutputDestination, Pipeline, Run, compile_run
 from compiler.documents import raise_compile_error
-from compiler.keys import run_input_key
+from compiler.keys import run_input_key, run_inputs_prefix
 from compiler.values import MAX_VALUE_BYTES
 from gateway.environment_variables import compile_options
 from gateway.errors import BadRequestError, ConflictError, PayloadTooLargeError
@@ -70,7 +70,7 @@ async def start_run(
         )
         await services.in_store(services.executions.insert, record)
     except BaseException:
-        await services.storage.delete_prefix(f"inputs/{upload_id}/")
+        await services.storage.delete_prefix(run_inputs_prefix(upload_id))
         raise
     return record
 

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from compiler.labels import PIPELINE_LABEL
 from gateway.auth import new_signing_key
+from gateway.datastore import LocalTransfers, S3Transfers, Transfers
 from gateway.engines.base import Engine, Manifest
 from gateway.engines.local import Clock, LocalEngine, LocalEngineSettings
 from gateway.engines.local.settings import (
@@ -27,6 +28,7 @@ from gateway.environment_variables import secret_lookup
 from gateway.environments import environment_python
 from gateway.resource_sampler import sample_resources
 from gateway.settings import Settings
+from gateway.signed_urls import UrlSigner
 from gateway.step_tokens import execution_secret_lookup
 from gateway.storage import LocalStorage, Storage
 from gateway.store import (
@@ -37,7 +39,7 @@ from gateway.store import (
     TokenRepository,
 )
 
-__all__ = ["Services", "open_services"]
+__all__ = ["Services", "check_storage", "open_services"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,6 +53,7 @@ class Services:
     pipelines: PipelineRepository
     executions: ExecutionRepository
     storage: Storage
+    transfers: Transfers
     engine: Engine
     signing_key: str
     variables: EnvironmentVariableRepository
@@ -74,50 +77,60 @@ async def open_services(
     for folder in (settings.data_dir, settings.storage_dir, settings.work_dir):
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
-    await asyncio.to_thread(db.upgrade)
-    tokens = TokenRepository(db)
-    signing_key = await asyncio.to_thread(tokens.signing_key, new_signing_key, datetime.now(UTC))
-    variables = EnvironmentVariableRepository(db)
-    engine = LocalEngine(
-        db,
-        LocalEngineSettings(
-            data_dir=settings.data_dir / "engine",
-            artifacts_dir=settings.storage_dir,
-            max_processes=settings.concurrency or os.cpu_count() or 1,
-        ),
-        resolve_interpreter=_pipeline_interpreters(settings),
-        secrets=_secrets(
-            secret_lookup(variables),
-            execution_secret_lookup(signing_key, settings.resolved_internal_url),
-        ),
-        clock=clock,
-    )
-    await engine.start()
-    services = Services(
-        settings=settings,
-        db=db,
-        tokens=tokens,
-        pipelines=PipelineRepository(db),
-        executions=ExecutionRepository(db),
-        storage=LocalStorage(settings.storage_dir),
-        engine=engine,
-        signing_key=signing_key,
-        variables=variables,
-    )
-    if settings.resource_sample_s > 0:
-        retention = timedelta(days=settings.resource_retention_days)
-        services.spawn(
-            sample_resources(
-                db, settings.data_dir, interval_s=settings.resource_sample_s, retention=retention
-            )
-        )
     try:
-        yield services
+        await asyncio.to_thread(db.upgrade)
+        tokens = TokenRepository(db)
+        signing_key = await asyncio.to_thread(
+            tokens.signing_key, new_signing_key, datetime.now(UTC)
+        )
+        variables = EnvironmentVariableRepository(db)
+        async with _open_storage(settings, signing_key) as (storage, transfers, artifacts):
+            engine = LocalEngine(
+                db,
+                LocalEngineSettings(
+                    data_dir=settings.data_dir / "engine",
+                    artifacts_dir=settings.storage_dir,
+                    max_processes=settings.concurrency or os.cpu_count() or 1,
+                ),
+                resolve_interpreter=_pipeline_interpreters(settings),
+                secrets=_secrets(
+                    secret_lookup(variables),
+                    execution_secret_lookup(signing_key, settings.resolved_internal_url),
+                ),
+                clock=clock,
+                artifacts=artifacts,
+            )
+            await engine.start()
+            services = Services(
+                settings=settings,
+                db=db,
+                tokens=tokens,
+                pipelines=PipelineRepository(db),
+                executions=ExecutionRepository(db),
+                storage=storage,
+                transfers=transfers,
+                engine=engine,
+                signing_key=signing_key,
+                variables=variables,
+            )
+            if settings.resource_sample_s > 0:
+                retention = timedelta(days=settings.resource_retention_days)
+                services.spawn(
+                    sample_resources(
+                        db,
+                        settings.data_dir,
+                        interval_s=settings.resource_sample_s,
+                        retention=retention,
+                    )
+                )
+            try:
+                yield services
+            finally:
+                for task in list(services._background):
+                    task.cancel()
+                await asyncio.gather(*services._background, return_exceptions=True)
+                await engine.close()
     finally:
-        for task in list(services._background):
-            task.cancel()
-        await asyncio.gather(*services._background, return_exceptions=True)
-        await engine.close()
         await asyncio.to_thread(db.dispose)
 
 
@@ -132,6 +145,46 @@ def _secrets(*lookups: SecretLookup) -> SecretLookup:
         return None
 
     return lookup
+
+
+async def check_storage(settings: Settings) -> None:
+    """Raise StorageUnavailableError, naming the setting, if the storage cannot be used."""
+    async with _open_storage(settings, signing_key=""):
+        pass
+
+
+@contextlib.asynccontextmanager
+async def _open_storage(
+    settings: Settings, signing_key: str
+) -> AsyncIterator[tuple[Storage, Transfers, Storage]]:
+    """The gateway's storage, its transfer URLs, and the engine's artifact repository: the same
+    bucket without the key prefix, since manifests carry whole keys (``with_key_prefix``)."""
+    if settings.storage == "local":
+        storage = LocalStorage(settings.storage_dir)
+        transfers: Transfers = LocalTransfers(
+            storage=storage,
+            signer=UrlSigner(signing_key, settings.resolved_external_url),
+            lifetime_s=settings.signed_url_lifetime_s,
+            work_dir=settings.work_dir,
+        )
+        yield storage, transfers, storage
+        return
+    # Imported here: aiobotocore and botocore's S3 model cost a local gateway ~40 MB.
+    from gateway.storage.s3 import S3Config, open_s3_storage  # noqa: PLC0415
+
+    config = S3Config(
+        bucket=settings.s3_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        prefix=settings.s3_prefix,
+        addressing_style=settings.s3_addressing_style,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        public_endpoint_url=settings.s3_public_endpoint_url,
+    )
+    async with open_s3_storage(config) as bucket:
+        transfers = S3Transfers(bucket, lifetime_s=settings.signed_url_lifetime_s)
+        yield bucket, transfers, bucket.with_prefix("")
 
 
 def _pipeline_interpreters(settings: Settings) -> InterpreterResolver:

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         return examples if examples.is_dir() else None
 
     @property
+    def key_prefix(self) -> str:
+        """What every storage key starts with in the bucket (manifests carry it)."""
+        return self.s3_prefix if self.storage == "s3" else ""
+
+    @property
     def storage_dir(self) -> Path:
         return self.data_dir / "storage"
 

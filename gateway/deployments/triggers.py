@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from compiler import Deployment, Pipeline
 from compiler.bindings import FromParameter, bind_deployment
-from compiler.keys import run_input_key
+from compiler.keys import run_input_key, run_inputs_prefix
 from compiler.labels import DEPLOYMENT_LABEL, PIPELINE_LABEL, TRIGGER_LABEL
 from compiler.models import Input
 from compiler.values import MAX_VALUE_BYTES, DataType, encode_parameter, is_value_of_type
@@ -223,6 +223,6 @@ async def _submit(
         )
         await services.in_store(services.executions.insert, execution)
     except BaseException:
-        await services.storage.delete_prefix(f"inputs/{upload_id}/")
+        await services.storage.delete_prefix(run_inputs_prefix(upload_id))
         raise
     return execution

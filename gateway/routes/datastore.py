@@ -1,8 +1,9 @@
 """The data store (craft-api.md section 5.7): the API, and the signed URLs it hands out.
 
 ``router`` is the API, behind access tokens. ``signed_router`` serves the URLs of the embedded
-storage, with no access token: the signature is the authorization, and its errors are S3's XML
-(``<Error><Code>..</Code><Message>..</Message></Error>``), which is what the SDK parses there.
+storage (an S3 bucket serves its own), with no access token: the signature is the
+authorization, and its errors are S3's XML (``<Error><Code>..</Code><Message>..</Message>``),
+which is what the SDK parses there.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from gateway.datastore import (
 from gateway.deps import ServicesDep, current_user
 from gateway.errors import NotFoundError
 from gateway.services import Services
-from gateway.signed_urls import SignedUrlError, UrlSigner
+from gateway.signed_urls import SignedUrlError
 from gateway.storage import InvalidKeyError, KeyConflictError, ObjectInfo, ObjectNotFoundError
 
 __all__ = ["router", "signed_router"]
@@ -41,19 +42,15 @@ router = APIRouter(prefix="/api/v1/data-store", dependencies=[Depends(current_us
 signed_router = APIRouter()
 
 
-def _local_transfers(services: ServicesDep) -> LocalTransfers:
-    settings = services.settings
-    return LocalTransfers(
-        storage=services.storage,
-        signer=UrlSigner(services.signing_key, settings.resolved_external_url),
-        lifetime_s=settings.signed_url_lifetime_s,
-        work_dir=settings.work_dir,
-    )
+def _local_transfers(services: Services) -> LocalTransfers:
+    """The signed routes serve only what the embedded storage signed."""
+    if not isinstance(services.transfers, LocalTransfers):
+        raise _NotServedError("this gateway's storage signs its own URLs")
+    return services.transfers
 
 
 def _transfers(services: ServicesDep) -> Transfers:
-    # The embedded storage is the only one yet; an S3 bucket would sign its own URLs.
-    return _local_transfers(services)
+    return services.transfers
 
 
 TransfersDep = Annotated[Transfers, Depends(_transfers)]
@@ -204,6 +201,10 @@ class _ArgumentError(ValueError):
     pass
 
 
+class _NotServedError(LookupError):
+    pass
+
+
 # Exceptions as S3 names them, with their status.
 _S3_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (ObjectNotFoundError, 404, "NoSuchKey"),
@@ -212,17 +213,18 @@ _S3_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidDatastorePathError, 400, "InvalidArgument"),
     (InvalidKeyError, 400, "InvalidArgument"),
     (_ArgumentError, 400, "InvalidArgument"),
+    (_NotServedError, 404, "NoSuchBucket"),
     (KeyConflictError, 409, "KeyConflict"),
 )
 
 
 async def _signed(request: Request, services: Services, handle: _Handler) -> Response:
-    transfers = _local_transfers(services)
     try:
+        transfers = _local_transfers(services)
         params = transfers.signer.verify(
             request.method, SIGNED_ROUTE, request.query_params.multi_items(), time.time()
         )
-        if "path" not in params:
+        if "path" not in params and "key" not in params:
             raise _ArgumentError("this signed URL names no object")
         return await handle(transfers, params)
     except SignedUrlError as exc:

@@ -7,9 +7,10 @@ from typing import Annotated, Any, BinaryIO
 from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.datastructures import UploadFile
 
+from compiler.keys import code_key
 from gateway.deployments import delete_deployments_of_pipeline
 from gateway.deps import CurrentUser, ServicesDep, current_user
-from gateway.errors import BadRequestError
+from gateway.errors import BadRequestError, NotFoundError
 from gateway.forms import coerce_pipeline_form, unflatten
 from gateway.logs import LogQuery, filter_logs
 from gateway.pipeline_templates import pipeline_from_template, templates_of
@@ -88,6 +89,16 @@ async def delete(
     deployments = await delete_deployments_of_pipeline(services, name, force=force)
     await delete_pipeline(services, name)
     return {"pipeline": {"name": name}, "deployments": deployments}
+
+
+@router.get("/pipelines/{name}/download")
+async def download_code(name: str, services: ServicesDep) -> dict[str, Any]:
+    """A URL to GET the pipeline's code archive from (the bucket's own, on S3)."""
+    await get_pipeline(services, name)
+    key = code_key(name)
+    if not await services.storage.exists(key):
+        raise NotFoundError(f"pipeline {name!r} has no stored code", name="CodeNotFound")
+    return {"signed_url": await services.transfers.download_url(key)}
 
 
 @router.get("/pipelines/{name}/executions/latest")

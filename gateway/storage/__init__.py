@@ -5,9 +5,11 @@ from __future__ import annotations
 from gateway.storage.base import CHUNK_SIZE, MAX_LIST_LIMIT, ObjectInfo, ObjectPage, Storage
 from gateway.storage.errors import (
     InvalidKeyError,
+    InvalidPartError,
     KeyConflictError,
     ObjectNotFoundError,
     StorageUnavailableError,
+    UploadNotFoundError,
 )
 from gateway.storage.keys import check_key, check_prefix
 from gateway.storage.local import LocalStorage
@@ -16,6 +18,7 @@ __all__ = [
     "CHUNK_SIZE",
     "MAX_LIST_LIMIT",
     "InvalidKeyError",
+    "InvalidPartError",
     "KeyConflictError",
     "LocalStorage",
     "ObjectInfo",
@@ -23,6 +26,7 @@ __all__ = [
     "ObjectPage",
     "Storage",
     "StorageUnavailableError",
+    "UploadNotFoundError",
     "check_key",
     "check_prefix",
 ]

@@ -27,7 +27,13 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gateway.storage.base import CHUNK_SIZE, MAX_LIST_LIMIT, ObjectInfo, ObjectPage
-from gateway.storage.errors import InvalidKeyError, ObjectNotFoundError, StorageUnavailableError
+from gateway.storage.errors import (
+    InvalidKeyError,
+    InvalidPartError,
+    ObjectNotFoundError,
+    StorageUnavailableError,
+    UploadNotFoundError,
+)
 from gateway.storage.keys import check_key, check_prefix
 
 if TYPE_CHECKING:
@@ -128,9 +134,9 @@ class S3Storage:
                 raise StorageUnavailableError(
                     f"TENDER_S3_BUCKET: there is no bucket {self.bucket!r} at {self._where()}"
                 ) from None
-            self._raise(exc, "opening the bucket", None)
+            self._raise(exc, "opening", None)
         except _NETWORK_ERRORS as exc:
-            self._raise(exc, "opening the bucket", None)
+            self._raise(exc, "opening", None)
 
     async def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
         full = self.bucket_key(key)
@@ -251,6 +257,41 @@ class S3Storage:
             ExpiresIn=lifetime_s,
         )
         return post["url"], dict(post["fields"])
+
+    # Multipart uploads whose parts clients PUT themselves, to presigned ``upload_part`` URLs.
+
+    async def start_multipart(self, key: str) -> str:
+        """A new multipart upload's id."""
+        try:
+            upload = await self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=self.bucket_key(key)
+            )
+        except (ClientError, *_NETWORK_ERRORS) as exc:
+            self._raise(exc, "starting an upload to", key)
+        return upload["UploadId"]
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: builtins.list[tuple[int, str]]
+    ) -> None:
+        """Put the parts, ``(number, ETag)`` in ascending order, together as the object."""
+        try:
+            await self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.bucket_key(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": tag} for n, tag in parts]},
+            )
+        except ClientError as exc:
+            code, message = _code(exc), exc.response.get("Error", {}).get("Message", "")
+            if code == "NoSuchUpload":
+                raise UploadNotFoundError(
+                    f"no multipart upload {upload_id!r} in progress for this path"
+                ) from None
+            if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
+                raise InvalidPartError(f"S3 refused the parts ({code}): {message}") from None
+            self._raise(exc, "completing an upload to", key)
+        except _NETWORK_ERRORS as exc:
+            self._raise(exc, "completing an upload to", key)
 
     # Internals.
 

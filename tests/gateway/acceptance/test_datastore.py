@@ -322,9 +322,9 @@ def test_signed_urls_are_bound_to_one_path_one_method_and_a_time(
     # Expired: signed as the gateway signs, but in the past.
     signer = UrlSigner(_signing_key(gateway), gateway.base_url)
     past = int((datetime.now(UTC) - timedelta(seconds=5)).timestamp())
-    expired = signer.sign("GET", "/data-store/signed", {"path": path}, past)
+    expired = signer.sign("GET", "/data-store/signed", {"key": f"datastore/{path}"}, past)
     assert "expired" in _xml_error(requests.get(expired, timeout=30), 403, "AccessDenied")
-    fresh = signer.sign("GET", "/data-store/signed", {"path": path}, past + 60)
+    fresh = signer.sign("GET", "/data-store/signed", {"key": f"datastore/{path}"}, past + 60)
     assert requests.get(fresh, timeout=30).content == b"content"
 
     assert requests.get(download, timeout=30).content == b"content"

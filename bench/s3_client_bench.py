@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from s3_server import S3Server, start_versitygw  # noqa: E402
+from s3_server import S3Server, start_versitygw
 
 PART = 8 * 1024 * 1024
 IN_FLIGHT = 4

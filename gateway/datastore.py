@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from compiler import CompileError
 from compiler.keys import DATASTORE_PREFIX, UPLOADS_PREFIX, check_datastore_path
@@ -45,7 +45,9 @@ from gateway.storage import (
     UploadNotFoundError,
     check_key,
 )
-from gateway.storage.s3 import S3Storage
+
+if TYPE_CHECKING:
+    from gateway.storage.s3 import S3Storage
 
 __all__ = [
     "DATASTORE_PREFIX",

@@ -2,7 +2,7 @@
 
 The client is aiobotocore: async on aiohttp, so transfers never hold one of the worker threads
 the store's calls run in (see docs/ARCHITECTURE.md, "S3 client", for what was measured). Large
-objects move in 8 MiB parts, at most four at a time in memory; a PUT and a multipart upload's
+objects move in 8 MiB parts, at most two at a time in memory; a PUT and a multipart upload's
 completion are atomic in S3, so a reader sees the whole object or none.
 
 Every S3 or network failure is translated here, where it enters: a missing object becomes
@@ -44,7 +44,7 @@ else:
 __all__ = ["PART_SIZE", "S3Config", "S3Storage", "open_s3_storage"]
 
 PART_SIZE = 8 * 1024 * 1024  # S3's smallest part is 5 MiB
-_PARTS_IN_FLIGHT = 4
+_PARTS_IN_FLIGHT = 2
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 _WRONG_REGION = {"PermanentRedirect", "301", "AuthorizationHeaderMalformed", "IllegalLocation"}
@@ -132,7 +132,8 @@ class S3Storage:
             code = _code(exc)
             if code in ("NoSuchBucket", "404", "NotFound"):
                 raise StorageUnavailableError(
-                    f"TENDER_S3_BUCKET: there is no bucket {self.bucket!r} at {self._where()}"
+                    f"TENDER_S3_BUCKET: the bucket {self.bucket!r} does not exist at "
+                    f"{self._where()}"
                 ) from None
             self._raise(exc, "opening", None)
         except _NETWORK_ERRORS as exc:
@@ -169,7 +170,12 @@ class S3Storage:
         full = self.bucket_key(key)
         try:
             head = await self.client.head_object(Bucket=self.bucket, Key=full)
-        except (ClientError, *_NETWORK_ERRORS) as exc:
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                # A HEAD answers a bare 404 for a missing bucket too: tell them apart.
+                await self.check_bucket()
+            self._raise(exc, "reading", key)
+        except _NETWORK_ERRORS as exc:
             self._raise(exc, "reading", key)
         return ObjectInfo(key=key, size=head["ContentLength"], last_modified=_utc(head))
 

@@ -3,7 +3,9 @@
 The gateway runs as users run it: a subprocess started with the ``tender`` CLI, on a fresh data
 dir, with an SDK token from ``tender token create``. It runs on SQLite, and on PostgreSQL when
 ``TENDER_TEST_DATABASE_URL`` is set. That database is shared with other tests and other runs, so
-every pipeline gets a random suffix and is deleted after its test.
+every pipeline gets a random suffix and is deleted after its test. Each database runs with both
+storages: the local folder, and a bucket of the real S3 server (``tests/s3_server.py``) under a
+key prefix (``TENDER_STORAGE=s3``).
 
 The server is scoped to this package rather than the session: the engine tests empty the engine's
 tables of that same PostgreSQL database, which must not happen under a running gateway.
@@ -27,6 +29,7 @@ from sqlalchemy import delete
 
 from gateway.store import Database
 from gateway.store.tables import ApiTokenRow
+from s3_server import S3Server
 
 TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
 # Short holds keep the long-poll tests quick; the SDK loops on 307 and on creation_pending
@@ -39,11 +42,35 @@ DATASTORE_PAGE_SIZE = 2
 RESOURCE_SAMPLE_S = 0.25
 
 
+S3_PREFIX = "tender/"
+
+
 class Gateway(NamedTuple):
     base_url: str
     token: str
     database: str  # "sqlite" or "postgres"
     data_dir: Path
+    storage: str = "local"  # or "s3"
+    s3: S3Server | None = None
+    bucket: str = ""
+
+    def stored_keys(self) -> set[str]:
+        """Every object the gateway stored, by key, read straight from the storage."""
+        if self.s3 is None:
+            root = self.data_dir / "storage"
+            return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+        pages = self.s3.client().get_paginator("list_objects_v2")
+        return {
+            item["Key"].removeprefix(S3_PREFIX)
+            for page in pages.paginate(Bucket=self.bucket, Prefix=S3_PREFIX)
+            for item in page.get("Contents", [])
+        }
+
+    def is_storage_url(self, url: str) -> bool:
+        """Whether ``url`` points at the storage itself (the bucket), not the gateway."""
+        if self.s3 is None:
+            return url.startswith(self.base_url + "/")
+        return url.startswith(self.s3.endpoint_url + "/")
 
     @property
     def api(self) -> str:
@@ -69,18 +96,27 @@ def _free_port() -> int:
         return port
 
 
-def _database_params() -> list[Any]:
+def _server_params() -> list[Any]:
+    """(database URL, storage) pairs: each database with each storage."""
     url = os.environ.get("TENDER_TEST_DATABASE_URL")
     skip = pytest.mark.skip(reason="TENDER_TEST_DATABASE_URL is not set")
-    return [
-        pytest.param(None, id="sqlite"),
-        pytest.param(url, id="postgres", marks=[pytest.mark.postgres, *([] if url else [skip])]),
-    ]
+    params = []
+    for storage in ("local", "s3"):
+        marks = [pytest.mark.s3] if storage == "s3" else []
+        params += [
+            pytest.param((None, storage), id=f"sqlite-{storage}", marks=marks),
+            pytest.param(
+                (url, storage),
+                id=f"postgres-{storage}",
+                marks=[*marks, pytest.mark.postgres, *([] if url else [skip])],
+            ),
+        ]
+    return params
 
 
 def _server_env(database_url: str | None) -> dict[str, str]:
     """The test's environment without its own TENDER_* settings, which would leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENDER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENDER_", "AWS_"))}
     env["TENDER_LONG_POLL_S"] = str(LONG_POLL_S)
     env["TENDER_DATASTORE_PAGE_SIZE"] = str(DATASTORE_PAGE_SIZE)
     env["TENDER_RESOURCE_SAMPLE_S"] = str(RESOURCE_SAMPLE_S)
@@ -103,15 +139,23 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, stderr: Path) -> 
     pytest.fail(f"tender serve did not answer within {_STARTUP_S} s:\n{stderr.read_text()}")
 
 
-@pytest.fixture(scope="package", params=_database_params())
+@pytest.fixture(scope="package", params=_server_params())
 def gateway(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
     """A running gateway and an SDK token for it; fails if the server logged a traceback."""
-    database_url: str | None = request.param
-    root = tmp_path_factory.mktemp(f"gateway-{'postgres' if database_url else 'sqlite'}")
+    database_url: str | None = request.param[0]
+    storage: str = request.param[1]
+    database = "postgres" if database_url else "sqlite"
+    root = tmp_path_factory.mktemp(f"gateway-{database}-{storage}")
     data_dir = root / "data"
     env = _server_env(database_url)
+    s3: S3Server | None = None
+    bucket = ""
+    if storage == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        bucket = s3.create_bucket()
+        env.update(s3.settings_env(bucket, prefix=S3_PREFIX))
     token_name = f"acceptance-{secrets.token_hex(4)}"
     created = subprocess.run(
         [*TENDER, "token", "create", "--data-dir", str(data_dir), "--name", token_name],
@@ -138,7 +182,7 @@ def gateway(
         )
     try:
         _wait_until_up(process, base_url, stderr)
-        yield Gateway(base_url, token, "postgres" if database_url else "sqlite", data_dir)
+        yield Gateway(base_url, token, database, data_dir, storage, s3, bucket)
     finally:
         process.terminate()
         try:
@@ -165,6 +209,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "realtime: waits for the wall clock (a minute boundary); -m 'not realtime'"
     )
+    config.addinivalue_line("markers", "s3: runs the gateway on the S3 storage; -m 'not s3'")
 
 
 @pytest.fixture

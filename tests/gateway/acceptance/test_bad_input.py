@@ -62,8 +62,9 @@ def assert_error(answer: requests.Response, status: int, *words: str) -> dict[st
 
 
 def _files(gateway: Gateway) -> set[str]:
-    """What the gateway keeps on disk for pipelines and runs (the engine's own folder aside)."""
-    found = set()
+    """What the gateway keeps for pipelines and runs, on disk and in storage (the engine's own
+    folder aside)."""
+    found = {f"storage:{key}" for key in gateway.stored_keys()}
     for part in ("storage", "work", "environments"):
         root = gateway.data_dir / part
         if root.exists():

@@ -107,8 +107,7 @@ def _xml_error(answer: requests.Response, status: int, code: str) -> str:
 
 
 def _storage_files(gateway: Gateway) -> set[str]:
-    root = gateway.data_dir / "storage"
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    return gateway.stored_keys()
 
 
 def test_upload_list_information_download_and_delete(
@@ -173,14 +172,18 @@ def test_an_upload_replaces_the_object(sdk: Any, folder: str, tmp_path: Path) ->
     assert target.read_bytes() == b"second"
 
 
-def test_a_multipart_upload(gateway: Gateway, folder: str, tmp_path: Path, sdk: Any) -> None:
-    content = os.urandom(2500)
+def test_a_multipart_upload(
+    gateway: Gateway, folder: str, tmp_path: Path, http: requests.Session
+) -> None:
+    # S3 takes no part but the last under 5 MiB (MinIO and AWS check it on completion).
+    part = 400 if gateway.s3 is None else 5 * 1024 * 1024
+    content = os.urandom(6 * part + part // 4)
     source, target = tmp_path / "big.bin", tmp_path / "back.bin"
     source.write_bytes(content)
     env = {
         **os.environ,
-        "CRAFT_AI__MULTIPART_THRESHOLD__B": "1000",
-        "CRAFT_AI__MULTIPART_PART_SIZE__B": "400",
+        "CRAFT_AI__MULTIPART_THRESHOLD__B": str(part * 2),
+        "CRAFT_AI__MULTIPART_PART_SIZE__B": str(part),
         "SDK_VERBOSE_LOG": "false",
     }
     path = f"{folder}/big.bin"
@@ -196,10 +199,11 @@ def test_a_multipart_upload(gateway: Gateway, folder: str, tmp_path: Path, sdk: 
     assert done.returncode == 0, done.stderr
 
     puts = json.loads(done.stdout)
-    assert len(puts) == 7  # 6 parts of 400 bytes and one of 100
+    assert len(puts) == 7  # 6 whole parts and a quarter of one
     assert all(put["status"] == 200 and put["etag"] for put in puts)
     assert target.read_bytes() == content
-    assert sdk.get_data_store_object_information(path)["size"] == "2.44 KB"
+    info = http.post(f"{gateway.api}/data-store/information", json={"path_to_object": path})
+    assert info.json()["size"] == len(content)
     assert not any(name.startswith("uploads/") for name in _storage_files(gateway))
 
 
@@ -259,7 +263,7 @@ def test_a_multipart_upload_with_a_wrong_etag_or_upload_is_refused(
 def _upload_url(http: requests.Session, gateway: Gateway, path: str) -> str:
     answer = http.get(f"{gateway.api}/data-store/upload", params={"path_to_object": path})
     assert answer.status_code == 200, answer.text
-    assert answer.json()["signed_url"].startswith(gateway.base_url + "/")
+    assert gateway.is_storage_url(answer.json()["signed_url"])
     url: str = answer.json()["signed_url"]
     return url
 
@@ -281,6 +285,8 @@ def _with_params(url: str, **changes: str) -> str:
 def test_signed_urls_are_bound_to_one_path_one_method_and_a_time(
     http: requests.Session, gateway: Gateway, folder: str
 ) -> None:
+    if gateway.s3 is not None:
+        pytest.skip("the gateway signs URLs of its own on the local storage only")
     path = f"{folder}/signed.bin"
     upload = _upload_url(http, gateway, path)
     assert requests.post(upload, files={"file": b"content"}, timeout=30).status_code in (200, 204)
@@ -336,6 +342,52 @@ def test_signed_urls_are_bound_to_one_path_one_method_and_a_time(
     assert path in message
     # A POST without its file part.
     _xml_error(requests.post(upload, data={"x": "y"}, timeout=30), 400, "InvalidArgument")
+
+
+def test_presigned_urls_of_the_bucket_are_checked_by_s3(
+    http: requests.Session, gateway: Gateway, folder: str
+) -> None:
+    """Tampered, for another key or method, or expired: S3's own 403, in S3's XML."""
+    if gateway.s3 is None:
+        pytest.skip("presigned by S3 itself on the S3 storage only")
+    path = f"{folder}/signed.bin"
+    answer = http.get(f"{gateway.api}/data-store/upload", params={"path_to_object": path}).json()
+    upload, fields = answer["signed_url"], answer["fields"]
+    assert gateway.is_storage_url(upload)
+    posted = requests.post(upload, data=fields, files={"file": b"content"}, timeout=30)
+    assert posted.status_code == 204, posted.text
+    download = _download_url(http, gateway, path)
+    assert gateway.is_storage_url(download)
+    assert dict(parse_qsl(urlsplit(download).query))["X-Amz-Expires"] == "3600"
+    assert requests.get(download, timeout=30).content == b"content"
+    before = _storage_files(gateway)
+
+    _xml_error(
+        requests.get(_with_params(download, **{"X-Amz-Signature": "0" * 64}), timeout=30),
+        403,
+        "SignatureDoesNotMatch",
+    )
+    other_key = download.replace("/signed.bin?", "/other.bin?")
+    _xml_error(requests.get(other_key, timeout=30), 403, "SignatureDoesNotMatch")
+    _xml_error(requests.put(download, data=b"evil", timeout=30), 403, "SignatureDoesNotMatch")
+    # The POST policy names its key: the same fields cannot write another object.
+    elsewhere = {**fields, "key": fields["key"].replace("signed.bin", "other.bin")}
+    refused = requests.post(upload, data=elsewhere, files={"file": b"evil"}, timeout=30)
+    assert refused.status_code == 403, refused.text
+    # Expired: signed as the gateway signs (same credentials), with a second to live.
+    assert gateway.s3 is not None
+    short = gateway.s3.client().generate_presigned_url(
+        "get_object",
+        Params={"Bucket": gateway.bucket, "Key": urlsplit(download).path.split("/", 2)[2]},
+        ExpiresIn=1,
+    )
+    time.sleep(2)
+    _xml_error(requests.get(short, timeout=30), 403, "AccessDenied")
+
+    assert _storage_files(gateway) == before
+    assert requests.get(download, timeout=30).content == b"content"
+    http.delete(f"{gateway.api}/data-store/delete", data={"path_to_object": path})
+    _xml_error(requests.get(download, timeout=30), 404, "NoSuchKey")
 
 
 BAD_PATHS = [
@@ -504,3 +556,28 @@ def test_run_mappings_with_escaping_datastore_paths_are_refused(
         assert "datastore path" in raised.value.message
         assert raised.value.additional_data["field"].endswith("datastore_path")
     assert sdk.list_pipeline_executions(name) == []
+
+
+def test_a_pipeline_code_archive_downloads_from_the_storage(
+    sdk: Any, gateway: Gateway, http: requests.Session, pipeline_name: NameFactory, tmp_path: Path
+) -> None:
+    import tarfile
+
+    name = pipeline_name("transform")
+    _create_transform(sdk, name, tmp_path)
+    answer = http.get(f"{gateway.api}/pipelines/{name}/download")
+    assert answer.status_code == 200, answer.text
+    assert gateway.is_storage_url(answer.json()["signed_url"])
+
+    target = tmp_path / "downloaded"
+    target.mkdir()
+    sdk.download_pipeline_local_folder(name, str(target))
+
+    with tarfile.open(target / f"{name}.tgz") as archive:
+        names = archive.getnames()
+        member = archive.extractfile(next(n for n in names if n.endswith("transform.py")))
+        assert member is not None
+        assert member.read().decode().strip() == TRANSFORM.strip()
+    missing = http.get(f"{gateway.api}/pipelines/{name}-missing/download")
+    assert missing.status_code == 404
+    assert set(missing.json()) == ERROR_KEYS

@@ -268,12 +268,11 @@ class S3Transfers:
         numbers = [number for number, _ in parts]
         if not parts or numbers != sorted(set(numbers)):
             raise InvalidPartError("the parts must be listed once each, in ascending order")
-        tagged = []
-        for number, etag in parts:
+        for number, _ in parts:
             _check_part_number(number)
-            if not etag:
-                raise InvalidPartError(f"part {number} has no ETag (its upload failed?)")
-            tagged.append((number, etag))
+        # A part without an ETag is sent as such: S3 says first whether the upload is this
+        # path's (NoSuchUpload), then that the part does not match (InvalidPart).
+        tagged = [(number, etag or '""') for number, etag in parts]
         await self.storage.complete_multipart(key, upload_id, tagged)
 
 

@@ -2,7 +2,8 @@
 
 The client is aiobotocore: async on aiohttp, so transfers never hold one of the worker threads
 the store's calls run in (see docs/ARCHITECTURE.md, "S3 client", for what was measured). Large
-objects move in 8 MiB parts, at most two at a time in memory; a PUT and a multipart upload's
+objects move in 5 MiB parts (S3's smallest), two at a time: each costs about three times its
+size in memory while in flight (measured, bench/README.md); a PUT and a multipart upload's
 completion are atomic in S3, so a reader sees the whole object or none.
 
 Every S3 or network failure is translated here, where it enters: a missing object becomes
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -43,7 +45,8 @@ else:
 
 __all__ = ["PART_SIZE", "S3Config", "S3Storage", "open_s3_storage"]
 
-PART_SIZE = 8 * 1024 * 1024  # S3's smallest part is 5 MiB
+PART_SIZE = 5 * 1024 * 1024  # S3's smallest part; larger for objects over ~46 GiB
+_MAX_PARTS = 9_000  # S3 takes 10,000: room for a source that grows while it is read
 _PARTS_IN_FLIGHT = 2
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
@@ -150,8 +153,9 @@ class S3Storage:
     async def put_file(self, key: str, source: Path | BinaryIO) -> ObjectInfo:
         if isinstance(source, Path):
             with source.open("rb") as content:
-                return await self._put_stream(key, content.read)
-        return await self._put_stream(key, source.read)
+                size = os.fstat(content.fileno()).st_size
+                return await self._put_stream(key, content.read, _part_size(size))
+        return await self._put_stream(key, source.read, _part_size(_remaining(source)))
 
     async def open(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         full = self.bucket_key(key)
@@ -301,9 +305,11 @@ class S3Storage:
 
     # Internals.
 
-    async def _put_stream(self, key: str, read: Callable[[int], bytes]) -> ObjectInfo:
-        first = await asyncio.to_thread(read, PART_SIZE)
-        if len(first) < PART_SIZE:
+    async def _put_stream(
+        self, key: str, read: Callable[[int], bytes], part_size: int
+    ) -> ObjectInfo:
+        first = await asyncio.to_thread(read, part_size)
+        if len(first) < part_size:
             return await self.put_bytes(key, first)
         full = self.bucket_key(key)
         try:
@@ -312,7 +318,7 @@ class S3Storage:
             self._raise(exc, "writing", key)
         upload_id = upload["UploadId"]
         try:
-            parts = await self._upload_parts(full, upload_id, first, read)
+            parts = await self._upload_parts(full, upload_id, first, lambda: read(part_size))
             await self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
@@ -329,7 +335,7 @@ class S3Storage:
         return await self.stat(key)
 
     async def _upload_parts(
-        self, full: str, upload_id: str, first: bytes, read: Callable[[int], bytes]
+        self, full: str, upload_id: str, first: bytes, read_part: Callable[[], bytes]
     ) -> builtins.list[Any]:
         """Upload parts as they are read; at most _PARTS_IN_FLIGHT are held in memory."""
         gate = asyncio.Semaphore(_PARTS_IN_FLIGHT)
@@ -351,7 +357,7 @@ class S3Storage:
                 if any(task.done() and task.exception() for task in tasks):
                     break  # gather below raises it
                 tasks.append(asyncio.create_task(send(len(tasks) + 1, data)))
-                data = await asyncio.to_thread(read, PART_SIZE)
+                data = await asyncio.to_thread(read_part)
             return list(await asyncio.gather(*tasks))
         except BaseException:
             for task in tasks:
@@ -443,6 +449,26 @@ class _ObjectChunks(AsyncIterator[bytes]):
         if not self._closed:
             self._closed = True
             self._body.close()
+
+
+def _part_size(size: int | None) -> int:
+    """5 MiB, or what keeps an object of ``size`` bytes within S3's count of parts."""
+    if size is None:
+        return PART_SIZE
+    return max(PART_SIZE, -(-size // _MAX_PARTS))
+
+
+def _remaining(source: BinaryIO) -> int | None:
+    """Bytes from the position to the end, when the file can tell (a spooled upload can)."""
+    try:
+        if not source.seekable():
+            return None
+        here = source.tell()
+        end = source.seek(0, os.SEEK_END)
+        source.seek(here)
+    except (OSError, ValueError):
+        return None
+    return end - here
 
 
 def _code(exc: ClientError) -> str:

@@ -209,7 +209,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "realtime: waits for the wall clock (a minute boundary); -m 'not realtime'"
     )
-    config.addinivalue_line("markers", "s3: runs the gateway on the S3 storage; -m 'not s3'")
 
 
 @pytest.fixture

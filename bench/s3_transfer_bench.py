@@ -3,7 +3,9 @@
 Run: ``python bench/s3_transfer_bench.py [--mb 1024]`` (needs versitygw: $VERSITYGW or Go).
 In one run, on one versitygw bucket and one ``tender serve`` with TENDER_STORAGE=s3:
 
-- the floor: boto3's own ``upload_file`` / ``download_file`` of the object (a bare client);
+- the floors: boto3's own ``upload_file`` / ``download_file`` of the object (a bare client, 10
+  threads), and the same with one part at a time, in the SDK's part size: what the SDK's own
+  pattern costs without the gateway;
 - the data store through the unmodified craft-ai-sdk (presigned multipart PUTs up, one
   presigned GET down): the bytes go straight to S3, the gateway only signs;
 - the gateway's own paths that still carry data: a run's file input (form upload to the
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from s3_server import S3Server, start_versitygw
 
 TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
+SDK_PART = 38 * 256 * 1024  # craft-ai-sdk's CRAFT_AI__MULTIPART_PART_SIZE__B default
 COPY = """
 import shutil
 
@@ -156,14 +159,28 @@ def _phases(
     os.environ["SDK_VERBOSE_LOG"] = "false"
     sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
     rows: list[tuple[str, float, float | None]] = []
+    from boto3.s3.transfer import TransferConfig
+
     floor_key = f"floor/{secrets.token_hex(4)}"
     seconds, _ = measured(pid, lambda: bare.upload_file(str(source), bucket, floor_key))
-    rows.append(("upload, bare client (boto3 upload_file): the floor", seconds, None))
+    rows.append(("upload, bare client (boto3, 10 threads): the floor", seconds, None))
+    one_by_one = TransferConfig(
+        multipart_threshold=SDK_PART, multipart_chunksize=SDK_PART, use_threads=False
+    )
+    seconds, _ = measured(
+        pid, lambda: bare.upload_file(str(source), bucket, floor_key, Config=one_by_one)
+    )
+    rows.append(("upload, bare client, SDK-sized parts one at a time", seconds, None))
     seconds, peak = measured(pid, lambda: sdk.upload_data_store_object(str(source), "bench.bin"))
     rows.append(("upload, SDK upload_data_store_object", seconds, peak))
     target = scratch / "back.bin"
     seconds, _ = measured(pid, lambda: bare.download_file(bucket, floor_key, str(target)))
-    rows.append(("download, bare client (boto3 download_file): the floor", seconds, None))
+    rows.append(("download, bare client (boto3, 10 threads): the floor", seconds, None))
+    target.unlink()
+    seconds, _ = measured(
+        pid, lambda: bare.download_file(bucket, floor_key, str(target), Config=one_by_one)
+    )
+    rows.append(("download, bare client, one request at a time", seconds, None))
     target.unlink()
     seconds, peak = measured(pid, lambda: sdk.download_data_store_object("bench.bin", str(target)))
     rows.append(("download, SDK download_data_store_object", seconds, peak))

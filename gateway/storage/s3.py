@@ -2,13 +2,9 @@
 
 The client is aiobotocore: async on aiohttp, so transfers never hold one of the worker threads
 the store's calls run in (see docs/ARCHITECTURE.md, "S3 client", for what was measured). Large
-objects move in 5 MiB parts (S3's smallest), two at a time: each costs about three times its
-size in memory while in flight (measured, bench/README.md); a PUT and a multipart upload's
-completion are atomic in S3, so a reader sees the whole object or none.
-
-Every S3 or network failure is translated here, where it enters: a missing object becomes
-ObjectNotFoundError, anything else StorageUnavailableError with a message that names the
-object and, where a setting is the likely cause, the setting.
+objects go up in parts (``s3_parts``); a PUT and a multipart upload's completion are atomic in
+S3, so a reader sees the whole object or none. Every S3 or network failure is translated where
+it enters, by ``s3_errors``.
 """
 
 from __future__ import annotations
@@ -23,10 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
-import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from gateway.storage.base import CHUNK_SIZE, MAX_LIST_LIMIT, ObjectInfo, ObjectPage
 from gateway.storage.errors import (
@@ -37,6 +32,14 @@ from gateway.storage.errors import (
     UploadNotFoundError,
 )
 from gateway.storage.keys import check_key, check_prefix
+from gateway.storage.s3_errors import (
+    MISSING,
+    NETWORK_ERRORS,
+    S3Place,
+    error_code,
+    storage_error,
+)
+from gateway.storage.s3_parts import PART_SIZE, part_size, remaining_bytes, upload_parts
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -44,14 +47,6 @@ else:
     S3Client = Any
 
 __all__ = ["PART_SIZE", "S3Config", "S3Storage", "open_s3_storage"]
-
-PART_SIZE = 5 * 1024 * 1024  # S3's smallest part; larger for objects over ~46 GiB
-_MAX_PARTS = 9_000  # S3 takes 10,000: room for a source that grows while it is read
-_PARTS_IN_FLIGHT = 2
-_MISSING = {"NoSuchKey", "404", "NotFound"}
-_REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
-_WRONG_REGION = {"PermanentRedirect", "301", "AuthorizationHeaderMalformed", "IllegalLocation"}
-_NETWORK_ERRORS = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +114,7 @@ class S3Storage:
         self.config = config
         self.bucket = config.bucket
         self.prefix = config.prefix
+        self._place = S3Place(config.bucket, config.endpoint_url, config.region)
 
     def with_prefix(self, prefix: str) -> S3Storage:
         """The same bucket and clients under another prefix (``""``: the bucket's own keys)."""
@@ -132,21 +128,18 @@ class S3Storage:
         try:
             await self.client.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code in ("NoSuchBucket", "404", "NotFound"):
-                raise StorageUnavailableError(
-                    f"TENDER_S3_BUCKET: the bucket {self.bucket!r} does not exist at "
-                    f"{self._where()}"
-                ) from None
+                raise storage_error(exc, self._place, "opening", None) from None
             self._raise(exc, "opening", None)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             self._raise(exc, "opening", None)
 
     async def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
         full = self.bucket_key(key)
         try:
             await self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
-        except (ClientError, *_NETWORK_ERRORS) as exc:
+        except (ClientError, *NETWORK_ERRORS) as exc:
             self._raise(exc, "writing", key)
         return await self.stat(key)
 
@@ -154,14 +147,14 @@ class S3Storage:
         if isinstance(source, Path):
             with source.open("rb") as content:
                 size = os.fstat(content.fileno()).st_size
-                return await self._put_stream(key, content.read, _part_size(size))
-        return await self._put_stream(key, source.read, _part_size(_remaining(source)))
+                return await self._put_stream(key, content.read, part_size(size))
+        return await self._put_stream(key, source.read, part_size(remaining_bytes(source)))
 
     async def open(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         full = self.bucket_key(key)
         try:
             answer = await self.client.get_object(Bucket=self.bucket, Key=full)
-        except (ClientError, *_NETWORK_ERRORS) as exc:
+        except (ClientError, *NETWORK_ERRORS) as exc:
             self._raise(exc, "reading", key)
         return _ObjectChunks(
             answer["Body"], chunk_size, lambda exc: self._error(exc, "reading", key)
@@ -175,11 +168,11 @@ class S3Storage:
         try:
             head = await self.client.head_object(Bucket=self.bucket, Key=full)
         except ClientError as exc:
-            if _code(exc) in _MISSING:
+            if error_code(exc) in MISSING:
                 # A HEAD answers a bare 404 for a missing bucket too: tell them apart.
                 await self.check_bucket()
             self._raise(exc, "reading", key)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             self._raise(exc, "reading", key)
         return ObjectInfo(key=key, size=head["ContentLength"], last_modified=_utc(head))
 
@@ -196,7 +189,7 @@ class S3Storage:
         if existed:
             try:
                 await self.client.delete_object(Bucket=self.bucket, Key=self.bucket_key(key))
-            except (ClientError, *_NETWORK_ERRORS) as exc:
+            except (ClientError, *NETWORK_ERRORS) as exc:
                 self._raise(exc, "deleting", key)
         return existed
 
@@ -228,12 +221,12 @@ class S3Storage:
                 Bucket=self.bucket, Prefix=self.prefix + prefix, MaxKeys=limit, **options
             )
         except ClientError as exc:
-            if _code(exc) == "InvalidArgument" and continuation_token:
+            if error_code(exc) == "InvalidArgument" and continuation_token:
                 raise InvalidKeyError(
                     f"continuation token {continuation_token!r} is not one a listing gave"
                 ) from None
             self._raise(exc, "listing", prefix or "/")
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             self._raise(exc, "listing", prefix or "/")
         items = [
             ObjectInfo(
@@ -276,7 +269,7 @@ class S3Storage:
             upload = await self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self.bucket_key(key)
             )
-        except (ClientError, *_NETWORK_ERRORS) as exc:
+        except (ClientError, *NETWORK_ERRORS) as exc:
             self._raise(exc, "starting an upload to", key)
         return upload["UploadId"]
 
@@ -292,7 +285,7 @@ class S3Storage:
                 MultipartUpload={"Parts": [{"PartNumber": n, "ETag": tag} for n, tag in parts]},
             )
         except ClientError as exc:
-            code, message = _code(exc), exc.response.get("Error", {}).get("Message", "")
+            code, message = error_code(exc), exc.response.get("Error", {}).get("Message", "")
             if code == "NoSuchUpload":
                 raise UploadNotFoundError(
                     f"no multipart upload {upload_id!r} in progress for this path"
@@ -300,70 +293,45 @@ class S3Storage:
             if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
                 raise InvalidPartError(f"S3 refused the parts ({code}): {message}") from None
             self._raise(exc, "completing an upload to", key)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             self._raise(exc, "completing an upload to", key)
 
     # Internals.
 
-    async def _put_stream(
-        self, key: str, read: Callable[[int], bytes], part_size: int
-    ) -> ObjectInfo:
-        first = await asyncio.to_thread(read, part_size)
-        if len(first) < part_size:
+    async def _put_stream(self, key: str, read: Callable[[int], bytes], size: int) -> ObjectInfo:
+        """Write what ``read`` gives, in one PUT or in parts of ``size`` bytes."""
+        first = await asyncio.to_thread(read, size)
+        if len(first) < size:
             return await self.put_bytes(key, first)
         full = self.bucket_key(key)
         try:
             upload = await self.client.create_multipart_upload(Bucket=self.bucket, Key=full)
-        except (ClientError, *_NETWORK_ERRORS) as exc:
+        except (ClientError, *NETWORK_ERRORS) as exc:
             self._raise(exc, "writing", key)
         upload_id = upload["UploadId"]
         try:
-            parts = await self._upload_parts(full, upload_id, first, lambda: read(part_size))
+            parts = await upload_parts(
+                self.client,
+                bucket=self.bucket,
+                key=full,
+                upload_id=upload_id,
+                first=first,
+                read_part=lambda: read(size),
+            )
             await self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException as exc:
-            with contextlib.suppress(ClientError, *_NETWORK_ERRORS):
+            with contextlib.suppress(ClientError, *NETWORK_ERRORS):
                 await asyncio.shield(
                     self.client.abort_multipart_upload(
                         Bucket=self.bucket, Key=full, UploadId=upload_id
                     )
                 )
-            if isinstance(exc, (ClientError, *_NETWORK_ERRORS)):
+            if isinstance(exc, (ClientError, *NETWORK_ERRORS)):
                 self._raise(exc, "writing", key)
             raise
         return await self.stat(key)
-
-    async def _upload_parts(
-        self, full: str, upload_id: str, first: bytes, read_part: Callable[[], bytes]
-    ) -> builtins.list[Any]:
-        """Upload parts as they are read; at most _PARTS_IN_FLIGHT are held in memory."""
-        gate = asyncio.Semaphore(_PARTS_IN_FLIGHT)
-        tasks: builtins.list[asyncio.Task[dict[str, Any]]] = []
-
-        async def send(number: int, data: bytes) -> dict[str, Any]:
-            try:
-                answer = await self.client.upload_part(
-                    Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=data
-                )
-            finally:
-                gate.release()
-            return {"PartNumber": number, "ETag": answer["ETag"]}
-
-        try:
-            data = first
-            while data:
-                await gate.acquire()
-                if any(task.done() and task.exception() for task in tasks):
-                    break  # gather below raises it
-                tasks.append(asyncio.create_task(send(len(tasks) + 1, data)))
-                data = await asyncio.to_thread(read_part)
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
 
     async def _delete_many(self, keys: builtins.list[str]) -> None:
         objects: Any = [{"Key": self.bucket_key(key)} for key in keys]
@@ -371,7 +339,7 @@ class S3Storage:
             answer = await self.client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
             )
-        except (ClientError, *_NETWORK_ERRORS) as exc:
+        except (ClientError, *NETWORK_ERRORS) as exc:
             self._raise(exc, "deleting", keys[0])
         if failed := answer.get("Errors"):
             first = failed[0]
@@ -385,35 +353,7 @@ class S3Storage:
         raise self._error(exc, action, key) from exc
 
     def _error(self, exc: BaseException, action: str, key: str | None) -> Exception:
-        what = f"{key!r} in bucket {self.bucket!r}" if key else f"bucket {self.bucket!r}"
-        if not isinstance(exc, ClientError):
-            return StorageUnavailableError(
-                f"TENDER_S3_ENDPOINT_URL: cannot reach S3 at {self._where()} while {action} "
-                f"{what}: {exc}"
-            )
-        code = _code(exc)
-        if code in _MISSING and key is not None:
-            return ObjectNotFoundError(key)
-        if code == "NoSuchBucket":
-            return StorageUnavailableError(
-                f"TENDER_S3_BUCKET: the bucket {self.bucket!r} does not exist at "
-                f"{self._where()} (while {action} {key!r})"
-            )
-        if code in _REFUSED:
-            return StorageUnavailableError(
-                f"TENDER_S3_ACCESS_KEY_ID, TENDER_S3_SECRET_ACCESS_KEY: S3 refused {action} "
-                f"{what} ({code})"
-            )
-        if code in _WRONG_REGION:
-            return StorageUnavailableError(
-                f"TENDER_S3_REGION: the bucket {self.bucket!r} is in another region than "
-                f"{self.config.region or 'the default'!r} ({code})"
-            )
-        message = exc.response.get("Error", {}).get("Message", "")
-        return StorageUnavailableError(f"S3 answered {code} while {action} {what}: {message}")
-
-    def _where(self) -> str:
-        return self.config.endpoint_url or "AWS"
+        return storage_error(exc, self._place, action, key)
 
 
 class _ObjectChunks(AsyncIterator[bytes]):
@@ -432,7 +372,7 @@ class _ObjectChunks(AsyncIterator[bytes]):
             raise StopAsyncIteration
         try:
             chunk: bytes = await self._body.read(self._chunk_size)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             await self.aclose()
             raise self._translate(exc) from exc
         if not chunk:
@@ -449,30 +389,6 @@ class _ObjectChunks(AsyncIterator[bytes]):
         if not self._closed:
             self._closed = True
             self._body.close()
-
-
-def _part_size(size: int | None) -> int:
-    """5 MiB, or what keeps an object of ``size`` bytes within S3's count of parts."""
-    if size is None:
-        return PART_SIZE
-    return max(PART_SIZE, -(-size // _MAX_PARTS))
-
-
-def _remaining(source: BinaryIO) -> int | None:
-    """Bytes from the position to the end, when the file can tell (a spooled upload can)."""
-    try:
-        if not source.seekable():
-            return None
-        here = source.tell()
-        end = source.seek(0, os.SEEK_END)
-        source.seek(here)
-    except (OSError, ValueError):
-        return None
-    return end - here
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _utc(head: Any) -> datetime:

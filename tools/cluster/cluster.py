@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -272,8 +273,9 @@ def _wait_until_ready(cluster: Cluster, certificate: Path, timeout: float = 120)
                 )
         if certificate.exists():
             try:
+                trust = ssl.create_default_context(cafile=str(certificate))
                 response = httpx.get(
-                    f"{cluster.api_url}/readyz", headers=headers, verify=str(certificate), timeout=5
+                    f"{cluster.api_url}/readyz", headers=headers, verify=trust, timeout=5
                 )
                 if response.status_code == 200:
                     return

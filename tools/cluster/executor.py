@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import botocore.config
@@ -70,9 +70,17 @@ class Executor:
             for p in outputs.get("parameters", [])
             if p.get("valueFrom", {}).get("path")
         ]
-        self._paths = sorted(set(paths), key=len, reverse=True)
-        alternatives = "|".join(re.escape(p.rstrip("/")) for p in self._paths)
-        self._pattern = re.compile(rf"(?<![\w./-])({alternatives})(?![\w.-])") if paths else None
+        # Their folders move too (a script makes /tmp/out before writing /tmp/out/x), down to
+        # two levels: /tmp/out moves, /tmp and / stay where they are.
+        moved = {
+            str(folder)
+            for p in paths
+            for folder in PurePosixPath(p).parents
+            if len(folder.parts) > 2
+        }
+        moved.update(p.rstrip("/") for p in paths)
+        alternatives = "|".join(re.escape(p) for p in sorted(moved, key=len, reverse=True))
+        self._pattern = re.compile(rf"(?<![\w./-])({alternatives})(?![\w.-])") if moved else None
 
     def local(self, path: str) -> Path:
         """Where a path of the container lives on the host."""
@@ -106,6 +114,13 @@ class Executor:
     def stage(self) -> None:
         """Write the script and load the input artifacts (argoexec's `init`)."""
         self.root.mkdir(parents=True, exist_ok=True)
+        # An image has its top folders (/tmp, ...); deeper ones are the step's to make.
+        outputs = self.template.get("outputs", {})
+        declared = [a.get("path", "") for a in outputs.get("artifacts", [])]
+        declared += [p.get("valueFrom", {}).get("path", "") for p in outputs.get("parameters", [])]
+        for path in filter(None, declared):
+            top = PurePosixPath(path).parents[-2] if len(PurePosixPath(path).parts) > 2 else None
+            self.local(str(top or "/")).mkdir(parents=True, exist_ok=True)
         if "script" in self.template:
             script = self.local(SCRIPT_PATH)
             script.parent.mkdir(parents=True, exist_ok=True)

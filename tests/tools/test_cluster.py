@@ -1,0 +1,231 @@
+"""tools/cluster: a real Argo controller on loopback, its pods run by the process kubelet.
+
+Hand-written workflows, submitted straight to the API server, reach the states real Argo gives:
+a one-step workflow succeeds and archives its log, a DAG passes a parameter and an artifact
+through S3, a failing step fails with Argo's message, a shutdown kills the running step, and a
+CronWorkflow fires.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from argo_cluster import ArgoCluster
+
+# The session fixture may start the cluster (about 20 s) before the first test.
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(autouse=True)
+def _clean(argo_cluster: ArgoCluster) -> Iterator[None]:
+    yield
+    argo_cluster.delete_all()
+
+
+def _submit(cluster: ArgoCluster, text: str) -> str:
+    with cluster.kube() as kube:
+        created = kube.create(cluster.path("workflows"), yaml.safe_load(text))
+    name: str = created["metadata"]["name"]
+    return name
+
+
+def _nodes(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["displayName"]: n for n in workflow["status"]["nodes"].values()}
+
+
+def _object(cluster: ArgoCluster, key: str) -> bytes:
+    body: bytes = cluster.s3.client().get_object(Bucket=cluster.bucket, Key=key)["Body"].read()
+    return body
+
+
+HELLO = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: hello-}
+spec:
+  entrypoint: main
+  archiveLogs: true
+  templates:
+  - name: main
+    script:
+      image: python:3.12-slim
+      command: [python]
+      source: |
+        import sys
+        print("hello from the host's Python", file=sys.stderr)
+"""
+
+
+def test_a_one_step_workflow_succeeds_and_archives_its_log(argo_cluster: ArgoCluster) -> None:
+    workflow = argo_cluster.wait_for_workflow(_submit(argo_cluster, HELLO))
+    assert workflow["status"]["phase"] == "Succeeded", workflow["status"]
+    [node] = workflow["status"]["nodes"].values()
+    assert node["outputs"]["exitCode"] == "0"
+    [log] = node["outputs"]["artifacts"]
+    assert log["name"] == "main-logs"
+    assert _object(argo_cluster, log["s3"]["key"]) == b"hello from the host's Python\n"
+
+
+DAG = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: dag-}
+spec:
+  entrypoint: main
+  arguments:
+    parameters: [{name: word, value: tender}]
+  templates:
+  - name: main
+    outputs:
+      parameters: [{name: summary, valueFrom: {parameter: "{{tasks.consume.outputs.result}}"}}]
+    dag:
+      tasks:
+      - name: produce
+        template: produce
+        arguments: {parameters: [{name: word, value: "{{workflow.parameters.word}}"}]}
+      - name: consume
+        depends: produce
+        template: consume
+        arguments:
+          parameters: [{name: length, value: "{{tasks.produce.outputs.parameters.length}}"}]
+          artifacts: [{name: text, from: "{{tasks.produce.outputs.artifacts.text}}"}]
+  - name: produce
+    inputs: {parameters: [{name: word}]}
+    outputs:
+      parameters: [{name: length, valueFrom: {path: /tmp/out/length}}]
+      artifacts: [{name: text, path: /tmp/out/text}]
+    script:
+      image: python:3.12-slim
+      command: [python]
+      source: |
+        import os
+        os.makedirs("/tmp/out", exist_ok=True)
+        open("/tmp/out/text", "w").write("{{inputs.parameters.word}}" * 3)
+        open("/tmp/out/length", "w").write(str(len("{{inputs.parameters.word}}")))
+  - name: consume
+    inputs:
+      parameters: [{name: length}]
+      artifacts: [{name: text, path: /data/text}]
+    script:
+      image: python:3.12-slim
+      command: [python]
+      source: |
+        text = open("/data/text").read()
+        print(f"{text} has {len(text)} letters, {{inputs.parameters.length}} per word")
+"""
+
+
+def test_a_dag_passes_a_parameter_and_an_artifact_through_s3(argo_cluster: ArgoCluster) -> None:
+    name = _submit(argo_cluster, DAG)
+    workflow = argo_cluster.wait_for_workflow(name)
+    assert workflow["status"]["phase"] == "Succeeded", workflow["status"]
+    nodes = _nodes(workflow)
+    assert nodes["produce"]["outputs"]["parameters"][0]["value"] == "6"
+    [artifact] = nodes["produce"]["outputs"]["artifacts"]
+    key = artifact["s3"]["key"]
+    assert key.startswith(f"{name}/")  # the repository's key format: <workflow>/<pod>/
+    assert key.endswith("/text.tgz")
+    # The script's stdout is its `result`, captured because the DAG's output reads it.
+    summary = "tendertendertender has 18 letters, 6 per word"
+    assert nodes["consume"]["outputs"]["result"] == summary
+    assert nodes[name]["outputs"]["parameters"] == [{"name": "summary", "value": summary}]
+
+
+FAILING = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: fail-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container:
+      image: python:3.12-slim
+      command: [python, -c, "import sys; sys.exit(1)"]
+"""
+
+
+def test_a_failing_step_fails_the_workflow_with_argos_message(argo_cluster: ArgoCluster) -> None:
+    workflow = argo_cluster.wait_for_workflow(_submit(argo_cluster, FAILING))
+    assert workflow["status"]["phase"] == "Failed"
+    assert workflow["status"]["message"] == "main: Error (exit code 1)"
+    [node] = workflow["status"]["nodes"].values()
+    assert node["outputs"]["exitCode"] == "1"
+
+
+SLEEPING = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: sleepy-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container:
+      image: python:3.12-slim
+      command: [python, -c, SCRIPT, PID_FILE]
+"""
+
+
+SLEEP = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)"
+
+
+def test_a_shutdown_kills_the_running_step(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"  # not a declared path: the kubelet leaves it where it is
+    manifest = SLEEPING.replace("SCRIPT", f'"{SLEEP}"').replace("PID_FILE", str(pid_file))
+    name = _submit(argo_cluster, manifest)
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    with argo_cluster.kube() as kube:
+        kube.patch(argo_cluster.path("workflows", name), {"spec": {"shutdown": "Terminate"}})
+    workflow = argo_cluster.wait_for_workflow(name, timeout=30)
+    assert workflow["status"]["phase"] == "Failed"
+    assert workflow["status"]["message"] == "Stopped with strategy 'Terminate'"
+    [node] = workflow["status"]["nodes"].values()
+    assert node["message"] == "main: Error (exit code 143)"  # SIGTERM, as in a container
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+CRON = """
+apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata: {name: every-few-seconds}
+spec:
+  schedules: ["@every 2s"]
+  concurrencyPolicy: Forbid
+  workflowSpec:
+    entrypoint: main
+    templates:
+    - name: main
+      container:
+        image: python:3.12-slim
+        command: [python, -c, "print('tick')"]
+"""
+
+
+def test_a_cron_workflow_fires(argo_cluster: ArgoCluster) -> None:
+    with argo_cluster.kube() as kube:
+        kube.create(argo_cluster.path("cronworkflows"), yaml.safe_load(CRON))
+        selector = "workflows.argoproj.io/cron-workflow=every-few-seconds"
+        deadline = time.monotonic() + 60
+        while not (
+            started := kube.get(argo_cluster.path("workflows"), labelSelector=selector)["items"]
+        ):
+            assert time.monotonic() < deadline, "the CronWorkflow never fired"
+            time.sleep(0.2)
+        kube.patch(
+            argo_cluster.path("cronworkflows", "every-few-seconds"), {"spec": {"suspend": True}}
+        )
+    workflow = argo_cluster.wait_for_workflow(started[0]["metadata"]["name"])
+    assert workflow["status"]["phase"] == "Succeeded", workflow["status"]

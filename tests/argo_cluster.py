@@ -42,6 +42,7 @@ class ArgoCluster:
     s3: S3Server
     bucket: str
     logs: Path
+    ca_file: Path  # the API server's certificate, self-signed
 
     def kube(self) -> Kube:
         return Kube(Credentials.from_kubeconfig(self.kubeconfig))
@@ -108,6 +109,7 @@ def argo_cluster(
             s3=s3_server,
             bucket=bucket,
             logs=directory / "logs",
+            ca_file=directory / "pki" / "apiserver.crt",
         )
     finally:
         cluster.stop()

@@ -9,11 +9,13 @@ CronWorkflow fires.
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -192,7 +194,11 @@ def test_a_shutdown_kills_the_running_step(argo_cluster: ArgoCluster, tmp_path: 
     assert workflow["status"]["phase"] == "Failed"
     assert workflow["status"]["message"] == "Stopped with strategy 'Terminate'"
     [node] = workflow["status"]["nodes"].values()
-    assert node["message"] == "main: Error (exit code 143)"  # SIGTERM, as in a container
+    assert node["phase"] == "Failed"
+    # Argo's own race: the controller marks the node when it sees the pod still running,
+    # else the pod's end (SIGTERM: 143, as in a container) names it.
+    messages = {"workflow shutdown with strategy:  Terminate", "main: Error (exit code 143)"}
+    assert node["message"] in messages
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
@@ -229,3 +235,71 @@ def test_a_cron_workflow_fires(argo_cluster: ArgoCluster) -> None:
         )
     workflow = argo_cluster.wait_for_workflow(started[0]["metadata"]["name"])
     assert workflow["status"]["phase"] == "Succeeded", workflow["status"]
+
+
+def _running_pod(cluster: ArgoCluster, workflow: str, timeout: float = 30) -> str:
+    selector = f"workflows.argoproj.io/workflow={workflow}"
+    deadline = time.monotonic() + timeout
+    with cluster.kube() as kube:
+        while True:
+            pods = kube.get(f"/api/v1/namespaces/{cluster.namespace}/pods", labelSelector=selector)
+            running = [p for p in pods["items"] if p.get("status", {}).get("phase") == "Running"]
+            if running:
+                name: str = running[0]["metadata"]["name"]
+                return name
+            assert time.monotonic() < deadline, f"no pod of {workflow} runs"
+            time.sleep(0.05)
+
+
+TALKING = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: talky-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container:
+      image: python:3.12-slim
+      command: [python, -u, -c, "import time\\nfor i in range(4): print('line', i); time.sleep(.3)"]
+"""
+
+
+def test_pods_log_follows_a_running_steps_output(argo_cluster: ArgoCluster) -> None:
+    name = _submit(argo_cluster, TALKING)
+    pod = _running_pod(argo_cluster, name)
+    path = f"/api/v1/namespaces/{argo_cluster.namespace}/pods/{pod}/log"
+    headers = {"Authorization": f"Bearer {argo_cluster.token}"}
+    verify = ssl.create_default_context(cafile=str(argo_cluster.ca_file))
+    with httpx.Client(base_url=argo_cluster.api_url, headers=headers, verify=verify) as http:
+        # The API server asks the pod's node (the kubelet) for the log, and streams it.
+        with http.stream("GET", path, params={"container": "main", "follow": "true"}) as log:
+            lines = list(log.iter_lines())
+        assert lines == ["line 0", "line 1", "line 2", "line 3"]
+        tail = http.get(path, params={"container": "main", "tailLines": "1"})
+    assert tail.text == "line 3\n"
+    assert argo_cluster.wait_for_workflow(name)["status"]["phase"] == "Succeeded"
+
+
+def test_deleting_a_running_pod_kills_its_process(
+    argo_cluster: ArgoCluster, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    manifest = SLEEPING.replace("SCRIPT", f'"{SLEEP}"').replace("PID_FILE", str(pid_file))
+    name = _submit(argo_cluster, manifest)
+    pod = _running_pod(argo_cluster, name)
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    # A pod that vanishes within RECENTLY_STARTED_POD_DURATION (1 s here) of its start is
+    # created again by the controller, which takes it for its informer lagging.
+    time.sleep(2)
+    with argo_cluster.kube() as kube:
+        kube.delete(f"/api/v1/namespaces/{argo_cluster.namespace}/pods/{pod}")
+    workflow = argo_cluster.wait_for_workflow(name)
+    assert workflow["status"]["phase"] == "Error"
+    [node] = workflow["status"]["nodes"].values()
+    assert node["message"] == "pod deleted"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)

@@ -45,7 +45,7 @@ _CONTROLLER_ENV = {
     "DEFAULT_REQUEUE_TIME": "100ms",
     "RECENTLY_STARTED_POD_DURATION": "1s",
     "RECENTLY_DELETED_POD_DURATION": "5s",
-    "TASK_RESULT_TIMEOUT_DURATION": "10s",
+    "TASK_RESULT_TIMEOUT_DURATION": "3s",
     "CRON_SYNC_PERIOD": "2s",
 }
 
@@ -298,9 +298,10 @@ def _set_up_namespace(kube: Kube, cluster: Cluster, crds: Path) -> None:
     kube.create("/api/v1/namespaces", {"metadata": {"name": namespace}})
     names = []
     for path in sorted(crds.glob("argoproj.io_*.yaml")):
-        crd = yaml.safe_load(path.read_text())
         # POST, not client-side apply: the full CRDs exceed its annotation size limit.
-        kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        crd = kube.create_from_yaml(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", path.read_bytes()
+        )
         names.append(crd["metadata"]["name"])
     for name in names:
         _wait_established(kube, name)

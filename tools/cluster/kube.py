@@ -77,6 +77,11 @@ class Kube:
         response = self._http.request(method, path, content=content, params=params, headers=headers)
         return _decode(response)
 
+    def create_from_yaml(self, path: str, text: bytes) -> Object:
+        """POST a YAML document as it is: the API server parses it faster than PyYAML."""
+        headers = {"Content-Type": "application/yaml"}
+        return _decode(self._http.post(path, content=text, headers=headers))
+
     def get(self, path: str, **params: Any) -> Object:
         return self.request("GET", path, **params)
 

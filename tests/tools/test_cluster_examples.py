@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +19,8 @@ from argo_cluster import ArgoCluster
 from compiler import compile_document, parse_document
 from compiler.keys import code_key, datastore_key
 from gateway.archives import pack_code_archive
-from tests.gateway.engines.test_compiled_examples import EXAMPLES
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.timeout(180)
 
 

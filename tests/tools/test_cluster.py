@@ -8,6 +8,7 @@ CronWorkflow fires.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import time
@@ -20,9 +21,11 @@ import pytest
 import yaml
 
 from argo_cluster import ArgoCluster
+from tools.cluster.kube import Kube, KubeError
 
-# The session fixture may start the cluster (about 20 s) before the first test.
-pytestmark = pytest.mark.timeout(180)
+# The first test also waits for the session's cluster to start: about 20 s on an idle machine,
+# minutes on one busy with builds.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(autouse=True)
@@ -269,9 +272,7 @@ def test_pods_log_follows_a_running_steps_output(argo_cluster: ArgoCluster) -> N
     name = _submit(argo_cluster, TALKING)
     pod = _running_pod(argo_cluster, name)
     path = f"/api/v1/namespaces/{argo_cluster.namespace}/pods/{pod}/log"
-    headers = {"Authorization": f"Bearer {argo_cluster.token}"}
-    verify = ssl.create_default_context(cafile=str(argo_cluster.ca_file))
-    with httpx.Client(base_url=argo_cluster.api_url, headers=headers, verify=verify) as http:
+    with _http(argo_cluster, argo_cluster.token) as http:
         # The API server asks the pod's node (the kubelet) for the log, and streams it.
         with http.stream("GET", path, params={"container": "main", "follow": "true"}) as log:
             lines = list(log.iter_lines())
@@ -303,3 +304,65 @@ def test_deleting_a_running_pod_kills_its_process(
     assert node["message"] == "pod deleted"
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+def test_rbac_holds_for_a_service_account_token_from_token_request(
+    argo_cluster: ArgoCluster,
+) -> None:
+    """No controller-manager runs, yet TokenRequest signs tokens that RBAC then judges."""
+    namespace = argo_cluster.namespace
+    core = f"/api/v1/namespaces/{namespace}"
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+    with argo_cluster.kube() as kube, contextlib.ExitStack() as stack:
+        for path in (
+            f"{rbac}/rolebindings/reader",
+            f"{rbac}/roles/reader",
+            f"{core}/serviceaccounts/reader",
+        ):
+            stack.callback(_delete_if_there, kube, path)
+        kube.create(f"{core}/serviceaccounts", {"metadata": {"name": "reader"}})
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+        token = kube.create(f"{core}/serviceaccounts/reader/token", request)["status"]["token"]
+        as_reader = stack.enter_context(_http(argo_cluster, token))
+        assert as_reader.get(argo_cluster.path("workflows")).status_code == 403
+        kube.create(
+            f"{rbac}/roles",
+            {
+                "metadata": {"name": "reader"},
+                "rules": [
+                    {
+                        "apiGroups": ["argoproj.io"],
+                        "resources": ["workflows"],
+                        "verbs": ["list"],
+                    }
+                ],
+            },
+        )
+        kube.create(
+            f"{rbac}/rolebindings",
+            {
+                "metadata": {"name": "reader"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "reader",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+            },
+        )
+        deadline = time.monotonic() + 10  # the authorizer's cache takes a moment
+        while (status := as_reader.get(argo_cluster.path("workflows")).status_code) != 200:
+            assert time.monotonic() < deadline, f"still {status} with the Role bound"
+            time.sleep(0.1)
+        assert as_reader.get(argo_cluster.path("cronworkflows")).status_code == 403
+
+
+def _delete_if_there(kube: Kube, path: str) -> None:
+    with contextlib.suppress(KubeError):
+        kube.delete(path)
+
+
+def _http(cluster: ArgoCluster, token: str) -> httpx.Client:
+    verify = ssl.create_default_context(cafile=str(cluster.ca_file))
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.Client(base_url=cluster.api_url, headers=headers, verify=verify)

@@ -21,7 +21,7 @@ from compiler.keys import code_key, datastore_key
 from gateway.archives import pack_code_archive
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(autouse=True)

@@ -161,7 +161,8 @@ def start_cluster(
     try:
         _start_etcd(cluster, binaries.etcd, etcd_port, peer_port)
         _start_apiserver(cluster, binaries.kube_apiserver, etcd_port, api_port)
-        with cluster.kube() as kube:
+        # Taking in the full CRDs can keep a busy API server for tens of seconds.
+        with Kube(Credentials.from_kubeconfig(cluster.kubeconfig), timeout=300) as kube:
             _set_up_namespace(kube, cluster, binaries.crds)
         _make_bucket(artifacts)
         _start_controller(cluster, binaries.workflow_controller)
@@ -250,6 +251,8 @@ def _start_apiserver(cluster: Cluster, apiserver: Path, etcd_port: int, port: in
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
+            # Creating a full CRD takes seconds, and minutes on a machine busy with builds.
+            "--request-timeout=5m",
         ],
     )
     _wait_until_ready(cluster, pki / "apiserver.crt")

@@ -366,3 +366,49 @@ def _http(cluster: ArgoCluster, token: str) -> httpx.Client:
     verify = ssl.create_default_context(cafile=str(cluster.ca_file))
     headers = {"Authorization": f"Bearer {token}"}
     return httpx.Client(base_url=cluster.api_url, headers=headers, verify=verify)
+
+
+CONFIGURED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: configured-}
+spec:
+  entrypoint: main
+  archiveLogs: true
+  templates:
+  - name: main
+    container:
+      image: python:3.12-slim
+      command: [python, -c, "import os; print(os.environ['GREETING'], os.environ['WHO'])"]
+      env:
+      - {name: GREETING, valueFrom: {configMapKeyRef: {name: words, key: greeting}}}
+      - {name: WHO, valueFrom: {secretKeyRef: {name: late-secret, key: who}}}
+"""
+
+
+def test_a_step_waits_for_the_secret_it_reads_as_a_kubelet_does(
+    argo_cluster: ArgoCluster,
+) -> None:
+    core = f"/api/v1/namespaces/{argo_cluster.namespace}"
+    with argo_cluster.kube() as kube, contextlib.ExitStack() as stack:
+        for path in (f"{core}/configmaps/words", f"{core}/secrets/late-secret"):
+            stack.callback(_delete_if_there, kube, path)
+        kube.create(
+            f"{core}/configmaps", {"metadata": {"name": "words"}, "data": {"greeting": "hi"}}
+        )
+        name = _submit(argo_cluster, CONFIGURED)
+        selector = f"workflows.argoproj.io/workflow={name}"
+        deadline = time.monotonic() + 30
+        while "CreateContainerConfigError" not in str(
+            kube.get(f"{core}/pods", labelSelector=selector)
+        ):
+            assert time.monotonic() < deadline, "the pod never waited for its Secret"
+            time.sleep(0.1)
+        kube.create(
+            f"{core}/secrets", {"metadata": {"name": "late-secret"}, "stringData": {"who": "you"}}
+        )
+        workflow = argo_cluster.wait_for_workflow(name)
+    assert workflow["status"]["phase"] == "Succeeded", workflow["status"]
+    [node] = workflow["status"]["nodes"].values()
+    [log] = node["outputs"]["artifacts"]
+    assert _object(argo_cluster, log["s3"]["key"]) == b"hi you\n"

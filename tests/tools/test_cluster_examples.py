@@ -1,8 +1,9 @@
 """tender's four compiled examples run on the real Argo controller, submitted to the API server.
 
 The same manifests as `tender compile examples/*.yaml`, with the code archives they reference
-uploaded to the artifact repository first (as tests/gateway/engines/test_compiled_examples.py
-prepares them for the embedded engine); they reach the phases and outputs real Argo gives.
+uploaded to the artifact repository first, and each execution's Secret created as the gateway
+would (as tests/gateway/engines/test_compiled_examples.py prepares them for the embedded
+engine); they reach the phases and outputs real Argo gives.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import pytest
 
 from argo_cluster import ArgoCluster
 from compiler import compile_document, parse_document
+from compiler.execution_secret import EXECUTION_SECRET_PREFIX, execution_secret_name
 from compiler.keys import code_key, datastore_key
 from gateway.archives import pack_code_archive
+from gateway.step_tokens import execution_secret_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.timeout(600)
@@ -28,6 +31,20 @@ pytestmark = pytest.mark.timeout(600)
 def _clean(argo_cluster: ArgoCluster) -> Iterator[None]:
     yield
     argo_cluster.delete_all()
+    with argo_cluster.kube() as kube:
+        secrets = kube.get(f"/api/v1/namespaces/{argo_cluster.namespace}/secrets")["items"]
+        for secret in secrets:
+            name = secret["metadata"]["name"]
+            if name.startswith(EXECUTION_SECRET_PREFIX) or name == "tender-environment":
+                kube.delete(f"/api/v1/namespaces/{argo_cluster.namespace}/secrets/{name}")
+
+
+def _add_execution_secret(cluster: ArgoCluster, workflow: str) -> None:
+    """What the gateway does for each execution; a step waits for it, as on a real kubelet."""
+    data = execution_secret_data("k" * 48, workflow, "http://127.0.0.1:9")
+    body = {"metadata": {"name": execution_secret_name(workflow)}, "stringData": data}
+    with cluster.kube() as kube:
+        kube.create(f"/api/v1/namespaces/{cluster.namespace}/secrets", body)
 
 
 def _put(cluster: ArgoCluster, key: str, body: bytes) -> None:
@@ -56,6 +73,8 @@ def _create(cluster: ArgoCluster, manifest: dict[str, Any]) -> str:
     with cluster.kube() as kube:
         created = kube.create(cluster.path(kind), manifest)
     name: str = created["metadata"]["name"]
+    if kind == "workflows":
+        _add_execution_secret(cluster, name)
     return name
 
 
@@ -123,13 +142,11 @@ def test_periodic_report_reads_the_datastore_and_a_secret(argo_cluster: ArgoClus
             secrets,
             {"metadata": {"name": "tender-environment"}, "stringData": {"REPORT_API_KEY": "k-123"}},
         )
-        try:
-            cron = _create(argo_cluster, manifest)
-            started = _first_started(argo_cluster, cron)
-            kube.patch(argo_cluster.path("cronworkflows", cron), {"spec": {"suspend": True}})
-            workflow = argo_cluster.wait_for_workflow(started)
-        finally:
-            kube.delete(f"{secrets}/tender-environment")
+        cron = _create(argo_cluster, manifest)
+        started = _first_started(argo_cluster, cron)
+        _add_execution_secret(argo_cluster, started)
+        kube.patch(argo_cluster.path("cronworkflows", cron), {"spec": {"suspend": True}})
+    workflow = argo_cluster.wait_for_workflow(started)
     assert workflow["status"]["phase"] == "Succeeded", workflow["status"]
     assert started.startswith("nightly-report-")
     day = workflow["metadata"]["creationTimestamp"][:10].replace("-", "")

@@ -21,7 +21,12 @@ from tools.cluster.node import bind
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 GRACE_SECONDS = 2.0
+CONFIG_RETRY_SECONDS = 0.5
 log = logging.getLogger("kubelet")
+
+
+class MissingConfigError(ExecutorError):
+    """A Secret or ConfigMap, or a key of one, that main's env reads does not exist (yet)."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,19 @@ class PodRun:
             if unsupported:
                 raise ExecutorError(f"process kubelet: containers {unsupported} are not emulated")
             executor.stage()
-            argv, env, cwd = self._command(executor)
         except (ExecutorError, KubeError, OSError) as error:
             self._finish(init=(1, str(error)), main=None, wait=None)
             return
+        try:
+            command = self._wait_for_config(executor)
+        except (ExecutorError, KubeError, OSError) as error:
+            self._finish(init=(0, ""), main=None, wait=(1, str(error)))
+            return
+        if command is None:  # killed while waiting
+            if not self.deleted.is_set():
+                self._finish(init=(0, ""), main=143, wait=(0, ""))
+            return
+        argv, env, cwd = command
         self._patch_status(
             {
                 "phase": "Running",
@@ -111,6 +125,31 @@ class PodRun:
             wait = (1, str(error))
             executor.report({})
         self._finish(init=(0, ""), main=exit_code, wait=wait)
+
+    def _wait_for_config(self, executor: Executor) -> tuple[list[str], dict[str, str], Path] | None:
+        """main's command, once the Secrets and ConfigMaps it reads exist; None if killed first.
+
+        A kubelet keeps such a container waiting (CreateContainerConfigError) and retries, so
+        that a Secret created just after its pod still reaches it.
+        """
+        waiting = ""
+        while True:
+            try:
+                return self._command(executor)
+            except MissingConfigError as error:
+                if str(error) != waiting:
+                    waiting = str(error)
+                    self._patch_status(
+                        {
+                            "initContainerStatuses": [_terminated("init", self.pod, 0)],
+                            "containerStatuses": [
+                                _running("wait", self.pod),
+                                _waiting("main", self.pod, "CreateContainerConfigError", waiting),
+                            ],
+                        }
+                    )
+            if self.killed.wait(CONFIG_RETRY_SECONDS):
+                return None
 
     def _command(self, executor: Executor) -> tuple[list[str], dict[str, str], Path]:
         main = executor.main
@@ -171,9 +210,9 @@ class PodRun:
     ) -> None:
         """The final status: init's, then wait's and main's terminated states."""
         failed = init[0] != 0 or main != 0 or (wait is not None and wait[0] != 0)
-        containers = []
-        if wait is not None and main is not None:
-            containers = [_terminated("wait", self.pod, *wait), _terminated("main", self.pod, main)]
+        containers = [_terminated("wait", self.pod, *wait)] if wait is not None else []
+        if main is not None:
+            containers.append(_terminated("main", self.pod, main))
         self._patch_status(
             {
                 "phase": "Failed" if failed else "Succeeded",
@@ -226,7 +265,7 @@ def container_env(kube: Kube, namespace: str, pod: Object, container: Object) ->
         if reference["key"] in data:
             env[variable["name"]] = data[reference["key"]]
         elif not reference.get("optional"):
-            raise ExecutorError(
+            raise MissingConfigError(
                 f"couldn't find key {reference['key']} in {kind[:-1]} {reference['name']}"
             )
     return env
@@ -240,7 +279,9 @@ def _data(
     except KubeError as error:
         if error.status == 404 and optional:
             return {}
-        raise ExecutorError(f"{kind[:-1]} {name!r} not found") from None
+        if error.status != 404:
+            raise
+        raise MissingConfigError(f'{kind[:-1]} "{name}" not found') from None
     data: dict[str, str] = found.get("data", {})
     if kind == "secrets":
         data = {k: base64.b64decode(v).decode() for k, v in data.items()}
@@ -303,6 +344,18 @@ def _running(name: str, pod: Object) -> Object:
         "restartCount": 0,
         "started": True,
         "state": {"running": {"startedAt": _now()}},
+    }
+
+
+def _waiting(name: str, pod: Object, reason: str, message: str) -> Object:
+    return {
+        "name": name,
+        "image": _image(pod, name),
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "started": False,
+        "state": {"waiting": {"reason": reason, "message": message}},
     }
 
 

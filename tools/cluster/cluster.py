@@ -30,7 +30,7 @@ import httpx
 import yaml
 
 from tools.cluster.executor import new_s3_client
-from tools.cluster.kube import Credentials, Kube, write_kubeconfig
+from tools.cluster.kube import Credentials, Kube, KubeError, write_kubeconfig
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -299,13 +299,7 @@ def _set_up_namespace(kube: Kube, cluster: Cluster, crds: Path) -> None:
     """Namespace, the full CRDs (never the minimal ones: see README), credentials, ConfigMap."""
     namespace = cluster.namespace
     kube.create("/api/v1/namespaces", {"metadata": {"name": namespace}})
-    names = []
-    for path in sorted(crds.glob("argoproj.io_*.yaml")):
-        # POST, not client-side apply: the full CRDs exceed its annotation size limit.
-        crd = kube.create_from_yaml(
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", path.read_bytes()
-        )
-        names.append(crd["metadata"]["name"])
+    names = [_create_crd(kube, path) for path in sorted(crds.glob("argoproj.io_*.yaml"))]
     for name in names:
         _wait_established(kube, name)
     repository = cluster.artifacts
@@ -346,7 +340,26 @@ def controller_config(repository: ArtifactRepository) -> dict[str, str]:
     }
 
 
-def _wait_established(kube: Kube, name: str, timeout: float = 60) -> None:
+def _create_crd(kube: Kube, path: Path, attempts: int = 5) -> str:
+    """POST a CRD, not client-side apply: the full CRDs exceed its annotation size limit."""
+    name = path.name.removeprefix("argoproj.io_").removesuffix(".yaml") + ".argoproj.io"
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            kube.create_from_yaml(
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", path.read_bytes()
+            )
+            return name
+        except KubeError as error:
+            # An API server short of CPU answers 504 and may have stored the CRD all the same.
+            if error.status == 409 and attempt > 1:
+                return name
+            if error.status != 504 or attempt == attempts:
+                raise
+
+
+def _wait_established(kube: Kube, name: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         crd = kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")

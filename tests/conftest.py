@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from argo_cluster import argo_cluster
 from argo_schema import schema_errors
 from s3_server import s3_server
 
-__all__ = ["s3_server"]  # the session fixture, shared by every package
+__all__ = ["argo_cluster", "s3_server"]  # the session fixtures, shared by every package
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,12 +3,14 @@ serving endpoint calls, each call an execution."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,13 @@ from craft_ai_sdk import INPUT_OUTPUT_TYPES
 from craft_ai_sdk.exceptions import SdkException
 from craft_ai_sdk.io import Input, InputSource, Output, OutputDestination
 
-from tests.gateway.acceptance.conftest import Gateway
+from tests.gateway.acceptance.conftest import (
+    TENDER,
+    Gateway,
+    _free_port,
+    _server_env,
+    _wait_until_up,
+)
 from tests.gateway.acceptance.folders import write_folder
 
 T = INPUT_OUTPUT_TYPES
@@ -457,3 +465,63 @@ def test_a_worker_that_cannot_import_its_function_fails_the_creation(
     assert messages[-1] == (
         "tender: the worker could not start: importing src/broken.py raised ModuleNotFoundError"
     )
+
+
+@contextlib.contextmanager
+def _serve(data_dir: Path, port: int) -> Iterator[str]:
+    """A ``tender serve`` of its own, on SQLite in ``data_dir``, stopped as an operator would."""
+    url = f"http://127.0.0.1:{port}"
+    stderr = data_dir.parent / f"serve-{port}.stderr"
+    with stderr.open("ab") as err_file:
+        process = subprocess.Popen(
+            [*TENDER, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=_server_env(None),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+    try:
+        _wait_until_up(process, url, stderr)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert "Traceback" not in stderr.read_text(errors="replace")
+
+
+def test_a_restarted_gateway_ends_the_calls_it_held_and_starts_the_workers_again(
+    tmp_path: Path, code: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from craft_ai_sdk import CraftAiSdk
+
+    monkeypatch.setenv("SDK_VERBOSE_LOG", "false")
+    data_dir = tmp_path / "data"
+    created = subprocess.run(
+        [*TENDER, "token", "create", "--data-dir", str(data_dir)],
+        env=_server_env(None),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token, port = created.stdout.strip(), _free_port()
+    release = tmp_path / "release"
+    with _serve(data_dir, port) as url:
+        sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
+        _holder(sdk, "held", code)
+        sdk.create_deployment("held", "held", "endpoint", mode="low_latency")
+        held = sdk.trigger_endpoint(
+            "held", inputs={"release": str(release), "number": 1}, wait_for_completion=False
+        )
+        pid = _held_pid(sdk, "held", set())
+    assert not _is_alive(pid)
+
+    with _serve(data_dir, port) as url:
+        sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
+        again = sdk.get_deployment("held", wait_for_completion=True)
+        assert (again["status"], [p["status"] for p in again["pods"]]) == ("up", ["Running"])
+        with pytest.raises(SdkException) as lost:
+            sdk.retrieve_endpoint_results("held", held["execution_id"])
+        assert "the gateway restarted while the call ran" in lost.value.message
+        release.touch()
+        after = sdk.trigger_endpoint("held", inputs={"release": str(release), "number": 5})
+        assert after["outputs"]["doubled"] == 10

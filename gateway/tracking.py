@@ -38,6 +38,9 @@ class ExecutionTracker:
 
     async def get(self, execution_id: str) -> ExecutionRecord:
         """The execution's record, refreshed from the engine if it has not ended."""
+        held = self._services.low_latency.record(execution_id)
+        if held is not None:
+            return held  # a low-latency call of this process: the record as it was stored
         record = await self._services.in_store(self._services.executions.get, execution_id)
         if record is None:
             raise NotFoundError(f"execution {execution_id!r} not found", name="ExecutionNotFound")

@@ -104,10 +104,11 @@ async def trigger_endpoint(
         raise ConflictError(
             f"deployment {record.name!r} is {record.status}", name="DeploymentNotUp"
         )
-    pipeline = await pipeline_of(services, record)
+    deployment = deployment_of(record)
+    # A low-latency deployment's workers hold its pipeline: no query on the way to them.
+    pipeline = services.low_latency.pipeline(record.name) or await pipeline_of(services, record)
     if pipeline is None:
         raise ConflictError(f"the pipeline of {record.name!r} is gone", name="PipelineNotFound")
-    deployment = deployment_of(record)
     declared = _endpoint_inputs(pipeline, deployment)
     _check_call(declared, call)
     if deployment.enable_parallel_executions is False:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,7 @@ async def start_call(
         outputs=deployment_outputs(pipeline, deployment, execution_id, created),
     )
     await services.in_store(services.executions.insert, execution)
-    services.low_latency.begin_call(execution_id)
+    services.low_latency.begin_call(execution)
     call = _Call(execution, record, pipeline, deployment, given, files)
     services.spawn(_run(services, call))
     return execution
@@ -122,10 +122,11 @@ async def _run(services: Services, call: _Call) -> None:
         status, why = "Error", f"internal error in the gateway: {exc!r}"
     finally:
         await asyncio.to_thread(shutil.rmtree, call_dir, True)
+    ended = None
     try:
-        await _finish(services, call, _End(status, outputs, why, pod_id))
+        ended = await _finish(services, call, _End(status, outputs, why, pod_id))
     finally:
-        services.low_latency.end_call(execution.id)
+        services.low_latency.end_call(execution.id, ended)
 
 
 @dataclass(frozen=True)
@@ -136,11 +137,12 @@ class _End:
     pod_id: str
 
 
-async def _finish(services: Services, call: _Call, end: _End) -> None:
+async def _finish(services: Services, call: _Call, end: _End) -> ExecutionRecord:
     execution = call.execution
     ended = datetime.now(UTC)
     step = call.pipeline.all_steps()[0]
     steps = [step_record(step.name, end.status, execution.created_at, ended, call.pipeline)]
+    final = replace(execution, status=end.status, end_date=ended, steps=steps, outputs=end.outputs)
     reason = []
     if end.why is not None:
         line = WorkerLogLine(
@@ -164,6 +166,7 @@ async def _finish(services: Services, call: _Call, end: _End) -> None:
         )
 
     await services.low_latency.write_with_lines(write)
+    return final
 
 
 async def _worker_inputs(services: Services, call: _Call, call_dir: Path) -> list[dict[str, Any]]:

@@ -75,9 +75,11 @@ async def start_workers(services: Services, record: DeploymentRecord) -> None:
         work_dir=folder / "pods",
     )
     await services.low_latency.workers.start(spec)
+    services.low_latency.serve(record.name, pipeline)
 
 
 async def stop_workers(services: Services, name: str, reason: str) -> None:
+    services.low_latency.serve(name, None)
     await services.low_latency.workers.stop(name, reason)
     folder = services.settings.work_dir / "lowlatency" / name
     await asyncio.to_thread(shutil.rmtree, folder, True)

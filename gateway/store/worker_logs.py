@@ -26,8 +26,8 @@ class WorkerLogRepository:
 
     def append(self, lines: Sequence[WorkerLogLine]) -> None:
         if lines:
-            with self._db.transaction() as session:
-                session.execute(insert(WorkerLogRow), [_row(line) for line in lines])
+            with self._db.engine.begin() as connection:
+                connection.execute(insert(WorkerLogRow), [_row(line) for line in lines])
 
     def finish_call(
         self,
@@ -39,10 +39,10 @@ class WorkerLogRepository:
         outputs: list[dict[str, Any]],
         lines: Sequence[WorkerLogLine],
     ) -> None:
-        with self._db.transaction() as session:
+        with self._db.engine.begin() as connection:  # Core: once per call, on the hot path
             if lines:
-                session.execute(insert(WorkerLogRow), [_row(line) for line in lines])
-            session.execute(
+                connection.execute(insert(WorkerLogRow), [_row(line) for line in lines])
+            connection.execute(
                 update(ExecutionRow)
                 .where(ExecutionRow.id == execution_id)
                 .values(status=status, end_date=end_date, steps=steps, outputs=outputs)

@@ -14,6 +14,9 @@ Run: ``python bench/lowlatency_bench.py [--calls N] [--seconds S]``. In one run,
   ``get_deployment`` round trips of its own), for reference;
 - calls completed per second by CLIENTS concurrent clients (threads, one session each) for S
   seconds, tender beside the bare app. The load generator is the bench's own process.
+
+Latencies are measured in turns, a tender call then a floor call, so that both see the same
+load when the machine is shared.
 """
 
 from __future__ import annotations
@@ -250,11 +253,7 @@ def main() -> None:
         root = Path(folder)
         code = write_code(root / "code")
         raw = raw_floor(code, root, calls)
-        with bare_app(root, code) as url, requests.Session() as session:
-            post = _poster(url, {})
-            floor = latencies_ms(lambda: post(session), calls)
-            floor_rate = completed_per_second(post, arguments.seconds)
-        with served(root / "data") as (url, token):
+        with bare_app(root, code) as bare_url, served(root / "data") as (url, token):
             _wait_up(url)
             sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
             sdk.create_pipeline(
@@ -268,12 +267,11 @@ def main() -> None:
             endpoint_token = sdk.create_deployment("noop", "noop", "endpoint", mode="low_latency")[
                 "endpoint_token"
             ]
-            post = _poster(
-                f"{url}/endpoints/noop", {"Authorization": f"EndpointToken {endpoint_token}"}
-            )
-            with requests.Session() as session:
-                tender = latencies_ms(lambda: post(session), calls)
+            headers = {"Authorization": f"EndpointToken {endpoint_token}"}
+            post, floor_post = _poster(f"{url}/endpoints/noop", headers), _poster(bare_url, {})
+            tender, floor = interleaved_ms(post, floor_post, calls)
             rate = completed_per_second(post, arguments.seconds)
+            floor_rate = completed_per_second(floor_post, arguments.seconds)
             with_sdk = latencies_ms(
                 lambda: sdk.trigger_endpoint(
                     "noop", endpoint_token=endpoint_token, inputs={"x": 1}
@@ -281,6 +279,23 @@ def main() -> None:
                 max(calls // 5, 20),
             )
     _report(raw, floor, tender, with_sdk, rates=(rate, floor_rate), arguments=arguments)
+
+
+def interleaved_ms(
+    call: Callable[[requests.Session], None],
+    floor: Callable[[requests.Session], None],
+    times: int,
+) -> tuple[list[float], list[float]]:
+    """Each call timed right after a floor call: on a shared machine both see the same load."""
+    samples: tuple[list[float], list[float]] = ([], [])
+    with requests.Session() as ours, requests.Session() as theirs:
+        for index in range(times + 5):
+            for function, session, kept in ((call, ours, samples[0]), (floor, theirs, samples[1])):
+                started = time.perf_counter()
+                function(session)
+                if index >= 5:  # warm-up
+                    kept.append((time.perf_counter() - started) * 1000)
+    return samples
 
 
 def _report(

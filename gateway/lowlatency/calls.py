@@ -28,6 +28,7 @@ from compiler.keys import ABSENT_FILE_KEY
 from compiler.steps import INPUT_ENV_PREFIX
 from compiler.values import DataType, encode_parameter
 from gateway.engines.local.objects import generate_name
+from gateway.errors import ConflictError
 from gateway.execution_io import deployment_inputs, deployment_outputs
 from gateway.executions import step_record, with_output_values
 from gateway.lowlatency.errors import WorkerError, WorkerLostError, WorkerStartError
@@ -44,6 +45,7 @@ from gateway.store.records import (
 __all__ = ["start_call"]
 
 _log = logging.getLogger("tender.lowlatency")
+_ID_ATTEMPTS = 10
 
 
 class _InputError(Exception):
@@ -70,10 +72,34 @@ async def start_call(
     files: dict[str, str],
 ) -> ExecutionRecord:
     """Record the call's execution and hand it to a worker; its end is stored later."""
+    for _ in range(_ID_ATTEMPTS):
+        execution = _new_execution(record, pipeline, deployment, given, files)
+        if await services.in_store(services.executions.insert_new, execution):
+            break
+    else:
+        raise ConflictError(
+            f"no free execution id for {record.name!r} after {_ID_ATTEMPTS} tries",
+            name="ExecutionIdTaken",
+        )
+    services.low_latency.begin_call(execution)
+    call = _Call(execution, record, pipeline, deployment, given, files)
+    services.spawn(_run(services, call))
+    return execution
+
+
+def _new_execution(
+    record: DeploymentRecord,
+    pipeline: Pipeline,
+    deployment: Deployment,
+    given: dict[str, Any],
+    files: dict[str, str],
+) -> ExecutionRecord:
+    """Named as the API server names a Workflow from ``generateName``: five random
+    characters, so that ids may collide and the insert is tried again."""
     execution_id = generate_name(f"{record.name}-")
     created = datetime.now(UTC)
     step = pipeline.all_steps()[0]
-    execution = ExecutionRecord(
+    return ExecutionRecord(
         id=execution_id,
         pipeline_name=record.pipeline_name,
         deployment_name=record.name,
@@ -86,11 +112,6 @@ async def start_call(
         inputs=deployment_inputs(pipeline, deployment, given, files),
         outputs=deployment_outputs(pipeline, deployment, execution_id, created),
     )
-    await services.in_store(services.executions.insert, execution)
-    services.low_latency.begin_call(execution)
-    call = _Call(execution, record, pipeline, deployment, given, files)
-    services.spawn(_run(services, call))
-    return execution
 
 
 async def _run(services: Services, call: _Call) -> None:
@@ -121,7 +142,8 @@ async def _run(services: Services, call: _Call) -> None:
         _log.exception("low-latency call %s failed", execution.id)
         status, why = "Error", f"internal error in the gateway: {exc!r}"
     finally:
-        await asyncio.to_thread(shutil.rmtree, call_dir, True)
+        if call_dir.exists():  # only calls with files have a folder: no thread for the others
+            await asyncio.to_thread(shutil.rmtree, call_dir, True)
     ended = None
     try:
         ended = await _finish(services, call, _End(status, outputs, why, pod_id))
@@ -140,8 +162,8 @@ class _End:
 async def _finish(services: Services, call: _Call, end: _End) -> ExecutionRecord:
     execution = call.execution
     ended = datetime.now(UTC)
-    step = call.pipeline.all_steps()[0]
-    steps = [step_record(step.name, end.status, execution.created_at, ended, call.pipeline)]
+    step = execution.steps[0]["name"]  # its one step, as recorded when the call began
+    steps = [step_record(step, end.status, execution.created_at, ended, call.pipeline)]
     final = replace(execution, status=end.status, end_date=ended, steps=steps, outputs=end.outputs)
     reason = []
     if end.why is not None:

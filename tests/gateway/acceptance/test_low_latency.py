@@ -525,3 +525,26 @@ def test_a_restarted_gateway_ends_the_calls_it_held_and_starts_the_workers_again
         release.touch()
         after = sdk.trigger_endpoint("held", inputs={"release": str(release), "number": 5})
         assert after["outputs"]["doubled"] == 10
+
+
+def test_a_call_past_its_execution_timeout_fails(
+    sdk: Any, pipeline_name: NameFactory, code: Path, tmp_path: Path
+) -> None:
+    name = pipeline_name("ll-slow")
+    _holder(sdk, name, code)
+    sdk.create_deployment(name, name, "endpoint", mode="low_latency", execution_timeout_s=1)
+    release = tmp_path / "release"
+
+    with pytest.raises(SdkException) as late:
+        sdk.trigger_endpoint(name, inputs={"release": str(release), "number": 1})
+    release.touch()
+
+    assert "the call ran longer than execution_timeout_s (1 s)" in late.value.message
+    [execution] = sdk.list_pipeline_executions(name)
+    assert execution["status"] == "Failed"
+    assert (
+        sdk.trigger_endpoint(name, inputs={"release": str(release), "number": 2})["outputs"][
+            "doubled"
+        ]
+        == 4
+    )

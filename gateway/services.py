@@ -25,8 +25,8 @@ from gateway.engines.local.settings import (
 )
 from gateway.environment_variables import secret_lookup
 from gateway.environments import environment_python
-from gateway.resource_sampler import sample_resources
 from gateway.lowlatency.runtime import LowLatencyRuntime
+from gateway.resource_sampler import sample_resources
 from gateway.settings import Settings
 from gateway.step_tokens import execution_secret_lookup
 from gateway.storage import LocalStorage, Storage

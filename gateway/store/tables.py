@@ -260,6 +260,8 @@ class ResourceSampleRow(Base):
     network_output: Mapped[float] = mapped_column(Float)  # bytes sent in the interval
     total_ram: Mapped[int] = mapped_column(BigInteger)
     total_disk: Mapped[int] = mapped_column(BigInteger)
+
+
 class WorkerLogRow(Base):
     """A line a low-latency worker wrote: the pod's log, and its call's execution log when
     ``execution_id`` is set. ``deployment_name`` is null once the deployment is deleted."""

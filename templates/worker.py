@@ -7,10 +7,11 @@ it is stdlib-only, never imports tender and runs on any Python 3.8+.
 
 The gateway talks to it over one socket (file descriptor ``argv[1]``), one JSON object a line:
 
-- in: ``{"call": id, "dir": folder, "inputs": [entry, ...]}``; entries as the runner's
-  ``TENDER_STEP`` inputs, with a value's text in ``text`` instead of an environment variable;
-  file outputs go to ``<folder>/outputs/<name>``. The end of the stream means: stop once the
-  calls in progress have ended.
+- in: ``{"call": id, "dir": folder, "inputs": [entry, ...], "environment": {name: value}}``;
+  entries as the runner's ``TENDER_STEP`` inputs, with a value's text in ``text`` instead of an
+  environment variable; file outputs go to ``<folder>/outputs/<name>``; ``environment`` is what
+  the SDK reads in this call (its execution id, token and URLs). The end of the stream means:
+  stop once the calls in progress have ended.
 - out: ``{"ready": pid}`` once the function is imported (or ``{"failed": message}``, then exit
   1); ``{"log": id, "stream", "line", "time"}`` for each line written to ``sys.stdout`` or
   ``sys.stderr`` (``id`` is the call whose thread wrote it, or null); ``{"done": id, "values":
@@ -19,10 +20,18 @@ The gateway talks to it over one socket (file descriptor ``argv[1]``), one JSON 
 
 What the code writes to file descriptors 1 and 2 directly (child processes, C libraries) goes to
 the process's own stdout and stderr, which the gateway keeps as the pod's log.
+
+The unmodified craft-ai-sdk works inside a call, several calls at once: it reads the execution id
+from the ContextVar ``current_execution_id`` of a module ``__craft_internal_execution_context``
+(shared/execution_context.py), which this worker provides, and its token and URLs from
+``os.environ`` when ``CraftAiSdk()`` is built, which this worker makes answer each call's own
+``environment`` to the code running for that call (a ContextVar too: asyncio tasks of the call
+see it, threads the function starts do not).
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib.util
 import io
@@ -34,6 +43,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +69,33 @@ _SPEC_KEYS = (
     "parallel",
 )
 _MAX_LINE = 64 * 1024  # characters of one log line; the rest is cut
+
+
+# What the SDK reads (craft-ai-sdk shared/execution_context.py): the module's name is its.
+_SDK_CONTEXT_MODULE = "__craft_internal_execution_context"
+_call_environment: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
+    "tender_call_environment"
+)
+
+
+class _CallEnviron(type(os.environ)):  # type: ignore[misc]
+    """``os.environ``, where a call's own variables hide the process's while it runs."""
+
+    def __getitem__(self, key: str) -> str:
+        own = _call_environment.get(None)
+        if own is not None and key in own:
+            return own[key]
+        value: str = super().__getitem__(key)
+        return value
+
+
+def _serve_sdk() -> types.ModuleType:
+    """Install the SDK's execution context module, and a per-call ``os.environ``."""
+    module = types.ModuleType(_SDK_CONTEXT_MODULE)
+    module.current_execution_id = contextvars.ContextVar("current_execution_id")  # type: ignore[attr-defined]
+    sys.modules[_SDK_CONTEXT_MODULE] = module
+    os.environ.__class__ = _CallEnviron  # every reference to os.environ sees the calls' own
+    return module
 
 
 class _Channel:
@@ -130,6 +167,7 @@ class _Worker:
         ]
         sys.stdout, sys.stderr = self._streams
         self._function: Any = None
+        self._sdk_context = _serve_sdk()
 
     def load(self) -> None:
         code_dir = os.path.realpath(self._spec["code_dir"])
@@ -147,6 +185,9 @@ class _Worker:
     def _serve_call(self, message: dict[str, Any]) -> None:
         call = message["call"]
         self._current.call = call
+        # Each task runs in its thread's own context: set for this call, reset after it.
+        execution = self._sdk_context.current_execution_id.set(call)
+        environment = _call_environment.set(message.get("environment") or {})
         try:
             answer = self._call(message)
         except _runner.StepError as exc:
@@ -157,6 +198,8 @@ class _Worker:
             print(f"tender: internal error in the worker: {exc!r}", file=sys.stderr)
             answer = {"error": f"internal error in the worker: {exc!r}"}
         finally:
+            _call_environment.reset(environment)
+            self._sdk_context.current_execution_id.reset(execution)
             for stream in self._streams:
                 stream.end_call()
             self._current.call = None

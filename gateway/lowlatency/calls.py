@@ -24,16 +24,18 @@ from typing import Any
 
 from compiler import Deployment, Pipeline
 from compiler.bindings import Fixed, FromParameter, FromSecret, StoredFile, bind_deployment
+from compiler.execution_secret import SDK_ENVIRONMENT
 from compiler.keys import ABSENT_FILE_KEY
-from compiler.steps import INPUT_ENV_PREFIX
+from compiler.steps import EXECUTION_ID_ENV, INPUT_ENV_PREFIX
 from compiler.values import DataType, encode_parameter
 from gateway.engines.local.objects import generate_name
 from gateway.errors import ConflictError
 from gateway.execution_io import deployment_inputs, deployment_outputs
 from gateway.executions import step_record, with_output_values
 from gateway.lowlatency.errors import WorkerError, WorkerLostError, WorkerStartError
-from gateway.lowlatency.workers import CallOutcome
+from gateway.lowlatency.workers import CallOutcome, WorkerCall
 from gateway.services import Services
+from gateway.step_tokens import execution_secret_data
 from gateway.storage.errors import ObjectNotFoundError
 from gateway.store.records import (
     LOW_LATENCY_TRIGGER,
@@ -123,9 +125,8 @@ async def _run(services: Services, call: _Call) -> None:
     workers = services.low_latency.workers
     try:
         inputs = await _worker_inputs(services, call, call_dir)
-        outcome = await asyncio.wait_for(
-            workers.call(call.deployment_record.name, execution.id, inputs, call_dir), timeout
-        )
+        sent = WorkerCall(execution.id, inputs, call_dir, _sdk_environment(services, execution.id))
+        outcome = await asyncio.wait_for(workers.call(call.deployment_record.name, sent), timeout)
         pod_id = outcome.pod_id
         if outcome.error is None:
             outputs = await _store_outputs(services, execution, outcome, call_dir)
@@ -189,6 +190,18 @@ async def _finish(services: Services, call: _Call, end: _End) -> ExecutionRecord
 
     await services.low_latency.write_with_lines(write)
     return final
+
+
+def _sdk_environment(services: Services, execution_id: str) -> dict[str, str]:
+    """What ``CraftAiSdk()`` reads inside the call: what a step reads from its execution's
+    Secret (``gateway.step_tokens``), and the execution id a step has in its environment."""
+    secret = execution_secret_data(
+        services.signing_key, execution_id, services.settings.resolved_internal_url
+    )
+    return {
+        EXECUTION_ID_ENV: execution_id,
+        **{name: secret[key] for name, key in SDK_ENVIRONMENT.items()},
+    }
 
 
 async def _worker_inputs(services: Services, call: _Call, call_dir: Path) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ __all__ = [
     "CallOutcome",
     "LocalWorkers",
     "LogSink",
+    "WorkerCall",
     "WorkerSpec",
 ]
 
@@ -64,6 +65,23 @@ class WorkerSpec:
     env: Mapping[str, str]
     pods: int
     work_dir: Path  # one folder per pod below it: the pod's working folder and TMPDIR
+
+
+@dataclass(frozen=True)
+class WorkerCall:
+    call_id: str  # the execution's id
+    inputs: list[dict[str, Any]]  # as the step runner reads them, values given as `text`
+    call_dir: Path  # file outputs go to <call_dir>/outputs/<name>
+    environment: dict[str, str]  # what the SDK reads in this call: never logged
+
+    def message(self) -> bytes:
+        fields = {
+            "call": self.call_id,
+            "dir": str(self.call_dir),
+            "inputs": self.inputs,
+            "environment": self.environment,
+        }
+        return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
 
 
 @dataclass(frozen=True)
@@ -110,14 +128,12 @@ class LocalWorkers:
         group = self._groups.get(deployment)
         return [] if group is None else [p.view() for p in group.pods]
 
-    async def call(
-        self, deployment: str, call_id: str, inputs: list[dict[str, Any]], call_dir: Path
-    ) -> CallOutcome:
+    async def call(self, deployment: str, call: WorkerCall) -> CallOutcome:
         """Run one call on the least busy running pod, once one has a free slot."""
         group = self._groups.get(deployment)
         if group is None:
             raise WorkersStoppedError(f"deployment {deployment!r} has no workers running")
-        return await group.call(call_id, inputs, call_dir)
+        return await group.call(call)
 
 
 class _Group:
@@ -155,7 +171,7 @@ class _Group:
         async with self.changed:
             self.changed.notify_all()
 
-    async def call(self, call_id: str, inputs: list[dict[str, Any]], call_dir: Path) -> CallOutcome:
+    async def call(self, call: WorkerCall) -> CallOutcome:
         async with self.changed:
             while True:
                 if self.stopped is not None:
@@ -167,7 +183,7 @@ class _Group:
                 if self.failure is not None and not any(p.status == RUNNING for p in self.pods):
                     raise WorkerStartError(f"no worker is running: {self.failure}")
                 await self.changed.wait()
-            answer = pod.send(call_id, inputs, call_dir)
+            answer = pod.send(call)
         return await answer
 
     async def _keep_running(self, pod: _Pod, first: asyncio.Future[None]) -> None:
@@ -237,14 +253,11 @@ class _Pod:
             )
         )
 
-    def send(
-        self, call_id: str, inputs: list[dict[str, Any]], call_dir: Path
-    ) -> asyncio.Future[CallOutcome]:
+    def send(self, call: WorkerCall) -> asyncio.Future[CallOutcome]:
         assert self._writer is not None
         answer: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
-        self._calls[call_id] = answer
-        message = {"call": call_id, "dir": str(call_dir), "inputs": inputs}
-        self._writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        self._calls[call.call_id] = answer
+        self._writer.write(call.message())
         return answer
 
     async def run(self, first: asyncio.Future[None]) -> ProcessOutcome:

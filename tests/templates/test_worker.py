@@ -57,6 +57,20 @@ def meet(a):
 
 def grab(a):
     return {"total": len(bytearray(a * 1024 * 1024))}
+
+
+def context(a):
+    import __craft_internal_execution_context as sdk_context
+
+    _together.wait(timeout=30)  # three calls at once: each sees its own
+    return {
+        "seen": {
+            "execution_id": sdk_context.current_execution_id.get(),
+            "token": os.environ.get("CRAFT_AI_SDK_TOKEN"),
+            "environ": os.environ["CRAFT_AI_EXECUTION_ID"],
+            "path": os.getenv("PATH") is not None,
+        }
+    }
 """
 
 
@@ -119,9 +133,13 @@ class Worker:
                 return message, logs
             logs.append(message)
 
-    def call(self, call_id: str, inputs: list[dict[str, Any]]) -> None:
+    def call(
+        self, call_id: str, inputs: list[dict[str, Any]], environment: dict[str, str] | None = None
+    ) -> None:
         call_dir = self.tmp_path / call_id
         message = {"call": call_id, "dir": str(call_dir), "inputs": inputs}
+        if environment is not None:
+            message["environment"] = environment
         self.socket.sendall(json.dumps(message).encode() + b"\n")
 
     def close(self) -> int:
@@ -257,3 +275,26 @@ def test_the_memory_limit_fails_the_call_that_passes_it(start: Any) -> None:
 
     assert big["error"] == "function 'grab' raised MemoryError"
     assert small["values"]["total"] == str(8 * 1024 * 1024)
+
+
+def test_each_call_gives_the_sdk_its_own_execution_and_token(start: Any) -> None:
+    worker = start("context", outputs=[{"name": "seen", "data_type": "json"}], parallel=3)
+    worker.until("ready")
+
+    for index in range(3):
+        environment = {"CRAFT_AI_EXECUTION_ID": f"c{index}", "CRAFT_AI_SDK_TOKEN": f"t{index}"}
+        worker.call(f"c{index}", [number("a", index)], environment)
+    answers = {
+        a["done"]: json.loads(a["values"]["seen"])
+        for a in [worker.until("done")[0] for _ in range(3)]
+    }
+
+    assert answers == {
+        f"c{index}": {
+            "execution_id": f"c{index}",
+            "token": f"t{index}",
+            "environ": f"c{index}",
+            "path": True,
+        }
+        for index in range(3)
+    }

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.engines.local.settings import default_base_env
 from gateway.lowlatency.errors import WorkerLostError, WorkersStoppedError, WorkerStartError
-from gateway.lowlatency.workers import RUNNING, CallOutcome, LocalWorkers, WorkerSpec
+from gateway.lowlatency.workers import RUNNING, CallOutcome, LocalWorkers, WorkerCall, WorkerSpec
 from gateway.store.records import WorkerLogLine
 
 CODE = """
@@ -83,8 +83,8 @@ def _text(name: str, value: Any) -> dict[str, Any]:
 
 
 def _call(workers: LocalWorkers, call_id: str, release: Path, tmp_path: Path) -> Any:
-    inputs = [_text("release", str(release))]
-    return asyncio.ensure_future(workers.call("d", call_id, inputs, tmp_path / call_id))
+    call = WorkerCall(call_id, [_text("release", str(release))], tmp_path / call_id, {})
+    return asyncio.ensure_future(workers.call("d", call))
 
 
 def _worker_pid() -> int:
@@ -151,7 +151,7 @@ def test_a_call_that_ends_its_worker_gets_the_exit_code(tmp_path: Path) -> None:
         await workers.start(_spec(tmp_path, "leave"))
         number = {"name": "code", "data_type": "number", "env": "X", "encoding": "json"}
         with pytest.raises(WorkerLostError, match=r"\(exit code 3\); it is being started again"):
-            await workers.call("d", "c1", [{**number, "text": "3"}], tmp_path / "c1")
+            await workers.call("d", WorkerCall("c1", [{**number, "text": "3"}], tmp_path, {}))
 
     _run(test)
 
@@ -177,7 +177,7 @@ def test_a_worker_that_cannot_start_fails_the_start(
         assert workers.pods("d") == []
         assert lines[-1].content == f"tender: the worker could not start: {message}"
         with pytest.raises(WorkersStoppedError):
-            await workers.call("d", "c1", [], tmp_path / "c1")
+            await workers.call("d", WorkerCall("c1", [], tmp_path / "c1", {}))
 
     _run(test, start_timeout_s=timeout)
 

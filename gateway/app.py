@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 
-from gateway.deployments import EndpointGates
+from gateway.deployments import EndpointGates, restore_low_latency
 from gateway.deps import close_form
 from gateway.engines.local import Clock
 from gateway.errors import install_error_handlers
@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             app.state.services = services
             app.state.tracker = tracker
             app.state.endpoint_gates = EndpointGates()
+            services.spawn(restore_low_latency(services))
             watcher = asyncio.get_running_loop().create_task(tracker.watch())
             try:
                 yield

@@ -17,7 +17,14 @@ from gateway.dates import format_date, parse_argo_time
 from gateway.engines.base import Manifest
 from gateway.store.records import ExecutionRecord
 
-__all__ = ["WorkflowState", "execution_view", "public_io", "workflow_state"]
+__all__ = [
+    "WorkflowState",
+    "execution_view",
+    "public_io",
+    "step_record",
+    "with_output_values",
+    "workflow_state",
+]
 
 # Argo node phases the SDK has no word for (EXECUTION_STATUS): a DAG task whose `depends`
 # was not met is "Omitted" in Argo, which the platform calls Skipped.
@@ -49,7 +56,8 @@ def workflow_state(
     phase = status.get("phase") or "Pending"
     root = nodes.get(name, {})
     if phase == "Succeeded":
-        outputs = _with_values(outputs, root.get("outputs", {}))
+        values = {p["name"]: p.get("value") for p in root.get("outputs", {}).get("parameters", [])}
+        outputs = with_output_values(outputs, values)
     return WorkflowState(
         status=phase,
         end_date=parse_argo_time(status.get("finishedAt")),
@@ -60,14 +68,30 @@ def workflow_state(
 
 
 def _step(step_name: str, node: dict[str, Any] | None, pipeline: Pipeline) -> dict[str, Any]:
-    config = pipeline.container_config
     node = node or {}
-    phase = node.get("phase") or "Pending"
+    return step_record(
+        step_name,
+        node.get("phase") or "Pending",
+        parse_argo_time(node.get("startedAt")),
+        parse_argo_time(node.get("finishedAt")),
+        pipeline,
+    )
+
+
+def step_record(
+    step_name: str,
+    phase: str,
+    started: datetime | None,
+    finished: datetime | None,
+    pipeline: Pipeline,
+) -> dict[str, Any]:
+    """One item of an execution's ``steps``, from its node's phase and times."""
+    config = pipeline.container_config
     return {
         "name": step_name,
         "status": _NODE_STATUS.get(phase, phase),
-        "start_date": format_date(parse_argo_time(node.get("startedAt"))),
-        "end_date": format_date(parse_argo_time(node.get("finishedAt"))),
+        "start_date": format_date(started),
+        "end_date": format_date(finished),
         "commit_id": None,
         "repository_url": config.repository_url,
         "repository_branch": config.repository_branch,
@@ -76,10 +100,11 @@ def _step(step_name: str, node: dict[str, Any] | None, pipeline: Pipeline) -> di
     }
 
 
-def _with_values(
-    outputs: list[dict[str, Any]], root_outputs: dict[str, Any]
+def with_output_values(
+    outputs: list[dict[str, Any]], values: dict[str, str | None]
 ) -> list[dict[str, Any]]:
-    values = {p["name"]: p.get("value") for p in root_outputs.get("parameters", [])}
+    """The record's outputs with the values the function returned (JSON text by output name)
+    filled in where they go to the execution or the endpoint."""
     filled = []
     for stored in outputs:
         output = dict(stored)

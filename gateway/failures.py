@@ -13,8 +13,9 @@ from typing import Any
 
 from gateway.engines.errors import EngineError
 from gateway.errors import ExecutionFailedError
+from gateway.lowlatency.logs import call_log_lines
 from gateway.services import Services
-from gateway.store.records import ExecutionRecord
+from gateway.store.records import LOW_LATENCY_TRIGGER, ExecutionRecord
 
 __all__ = ["failure_error"]
 
@@ -26,17 +27,26 @@ async def failure_error(services: Services, record: ExecutionRecord) -> Executio
         message += f" in step {', '.join(failed)}"
     with contextlib.suppress(EngineError):
         errors = [
-            entry["content"]
-            for entry in await services.engine.workflow_logs(record.id)
-            if entry["stream"] == "stderr" and entry["content"].strip()
+            content
+            for stream, content in await _lines(services, record)
+            if stream == "stderr" and content.strip()
         ]
         if errors:
             message += f": {errors[-1].removeprefix('tender: ')}"
+        elif record.trigger == LOW_LATENCY_TRIGGER:
+            pass  # no Workflow: a call always ends with a `tender:` line when it fails
         elif reason := _node_failure(await services.engine.get_workflow(record.id)):
             message += f": {reason}"
     return ExecutionFailedError(
         message, additional_data={"execution_id": record.id, "status": record.status}
     )
+
+
+async def _lines(services: Services, record: ExecutionRecord) -> list[tuple[str, str]]:
+    """(stream, text) of each line the execution wrote: its steps', or its worker's."""
+    if record.trigger == LOW_LATENCY_TRIGGER:
+        return [(line.stream, line.content) for line in await call_log_lines(services, record)]
+    return [(e["stream"], e["content"]) for e in await services.engine.workflow_logs(record.id)]
 
 
 def _node_failure(workflow: dict[str, Any]) -> str | None:

@@ -181,6 +181,8 @@ async def delete_execution_objects(services: Services, execution_id: str) -> Non
     for item in [] if record is None else record.inputs:
         if item.get("mapping_type") == "run" and "key" in item:
             await services.storage.delete(item["key"])
+    services.low_latency.forget(execution_id)
+    await services.in_store(services.low_latency.log_lines.delete_execution, execution_id)
     await services.in_store(services.executions.delete, execution_id)
 
 

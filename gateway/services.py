@@ -26,6 +26,7 @@ from gateway.engines.local.settings import (
 )
 from gateway.environment_variables import secret_lookup
 from gateway.environments import environment_python
+from gateway.lowlatency.runtime import LowLatencyRuntime
 from gateway.resource_sampler import sample_resources
 from gateway.settings import Settings
 from gateway.signed_urls import UrlSigner
@@ -37,6 +38,7 @@ from gateway.store import (
     ExecutionRepository,
     PipelineRepository,
     TokenRepository,
+    WorkerLogRepository,
 )
 
 __all__ = ["Services", "check_storage", "open_services"]
@@ -57,6 +59,7 @@ class Services:
     engine: Engine
     signing_key: str
     variables: EnvironmentVariableRepository
+    low_latency: LowLatencyRuntime
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -101,6 +104,10 @@ async def open_services(
                 artifacts=artifacts,
             )
             await engine.start()
+            low_latency = LowLatencyRuntime(
+                WorkerLogRepository(db), start_timeout_s=settings.low_latency_start_timeout_s
+            )
+            low_latency.start()
             services = Services(
                 settings=settings,
                 db=db,
@@ -112,6 +119,7 @@ async def open_services(
                 engine=engine,
                 signing_key=signing_key,
                 variables=variables,
+                low_latency=low_latency,
             )
             if settings.resource_sample_s > 0:
                 retention = timedelta(days=settings.resource_retention_days)
@@ -129,6 +137,7 @@ async def open_services(
                 for task in list(services._background):
                     task.cancel()
                 await asyncio.gather(*services._background, return_exceptions=True)
+                await low_latency.close()
                 await engine.close()
     finally:
         await asyncio.to_thread(db.dispose)

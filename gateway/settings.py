@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     signed_url_lifetime_s: int = Field(default=3600, ge=1)
     # Objects per page of GET /data-store/list (S3's page is 1000 at most).
     datastore_page_size: int = Field(default=1000, ge=1, le=1000)
+    # Worker processes ("pods") of each low-latency deployment, each serving
+    # max_parallel_executions_per_pod calls at once.
+    low_latency_pods: int = Field(default=1, ge=1, le=64)
+    # How long a low-latency worker may take to import the function before it counts as failed.
+    low_latency_start_timeout_s: float = Field(default=300.0, gt=0)
 
     # Pipeline files offered as pipeline templates (default: tender's own examples/ folder,
     # when tender runs from its source tree; none otherwise).

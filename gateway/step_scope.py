@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from gateway.auth import Caller
 from gateway.engines.errors import ObjectNotFoundError
 from gateway.errors import AuthenticationError, ForbiddenError
-from gateway.store.records import FINISHED_STATUSES, ExecutionRecord
+from gateway.store.records import FINISHED_STATUSES, LOW_LATENCY_TRIGGER, ExecutionRecord
 
 if TYPE_CHECKING:
     from gateway.services import Services
@@ -87,7 +87,7 @@ def check_own_execution(caller: Caller, execution_id: str) -> None:
 
 def check_step_may_read(caller: Caller, record: ExecutionRecord) -> None:
     """A step reads the results of endpoint executions, which it may have triggered."""
-    if caller.is_step and record.trigger != "endpoint":
+    if caller.is_step and record.trigger not in ("endpoint", LOW_LATENCY_TRIGGER):
         raise ForbiddenError(
             f"a running step's token may only read the results of endpoint executions, and "
             f"{record.id!r} is a {record.trigger} execution",

@@ -20,7 +20,7 @@ from gateway.engines.errors import ObjectNotFoundError
 from gateway.errors import NotFoundError
 from gateway.executions import WorkflowState, workflow_state
 from gateway.services import Services
-from gateway.store.records import ExecutionRecord
+from gateway.store.records import LOW_LATENCY_TRIGGER, ExecutionRecord
 
 __all__ = ["ExecutionTracker"]
 
@@ -38,6 +38,9 @@ class ExecutionTracker:
 
     async def get(self, execution_id: str) -> ExecutionRecord:
         """The execution's record, refreshed from the engine if it has not ended."""
+        held = self._services.low_latency.record(execution_id)
+        if held is not None:
+            return held  # a low-latency call of this process: the record as it was stored
         record = await self._services.in_store(self._services.executions.get, execution_id)
         if record is None:
             raise NotFoundError(f"execution {execution_id!r} not found", name="ExecutionNotFound")
@@ -48,13 +51,17 @@ class ExecutionTracker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         record = await self.get(execution_id)
+        if record.trigger == LOW_LATENCY_TRIGGER and not record.is_finished:
+            await self._services.low_latency.wait_call(execution_id, timeout_s)
+            return await self.get(execution_id)
         while not record.is_finished and loop.time() < deadline:
             await asyncio.sleep(_POLL_S)
             record = await self.refresh(record)
         return record
 
     async def refresh(self, record: ExecutionRecord) -> ExecutionRecord:
-        if record.is_finished:
+        # A low-latency call has no Workflow: its worker pool writes its record.
+        if record.is_finished or record.trigger == LOW_LATENCY_TRIGGER:
             return record
         services = self._services
         try:

@@ -110,9 +110,10 @@ def _load_function(code_dir: str, function_path: str, function_name: str) -> Cal
 
 
 def _decode_env_input(entry: dict[str, Any]) -> tuple[bool, Any]:
-    """Return (present, value) for an input passed through an environment variable."""
+    """Return (present, value) for an input passed through an environment variable, or (calls
+    to a low-latency worker, see worker.py) as the entry's own ``text``."""
     name, data_type, env = entry["name"], entry["data_type"], entry["env"]
-    text = os.environ.get(env)
+    text = entry["text"] if "text" in entry else os.environ.get(env)
     if text is None or (text == "" and entry["encoding"] == "json"):
         return False, None
     if entry["encoding"] == "raw" and data_type == "string":

@@ -11,6 +11,7 @@ from gateway.deployments.lifecycle import (
     deployments_of,
     get_deployment,
     pipeline_of,
+    restore_low_latency,
     rotate_endpoint_token,
     update_deployment,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "parse_deployment",
     "pipeline_of",
     "read_endpoint_call",
+    "restore_low_latency",
     "rotate_endpoint_token",
     "trigger_endpoint",
     "update_deployment",

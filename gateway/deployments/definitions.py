@@ -11,6 +11,7 @@ from compiler import Deployment, Input, Pipeline
 from compiler.documents import raise_compile_error
 from gateway.dates import format_date
 from gateway.errors import BadRequestError, NotSupportedError
+from gateway.lowlatency.rules import check_low_latency, parallel
 from gateway.store.records import DeploymentRecord
 
 __all__ = [
@@ -52,9 +53,7 @@ def parse_deployment(body: Any, execution_rule: str) -> Deployment:
     except ValidationError as exc:
         raise_compile_error(exc, "deployment")
     if deployment.mode == "low_latency":
-        raise NotSupportedError(
-            "mode low_latency is not supported yet: use mode elastic", name="NotSupportedYet"
-        )
+        check_low_latency(deployment)
     check_supported_mappings(deployment)
     if deployment.endpoint_url_path is not None:
         check_endpoint_url_path(deployment.endpoint_url_path)
@@ -80,8 +79,11 @@ def deployment_of(record: DeploymentRecord) -> Deployment:
     return Deployment.model_validate(record.definition)
 
 
-def deployment_view(record: DeploymentRecord, pipeline: Pipeline | None) -> dict[str, Any]:
-    """The object ``get_deployment`` returns (core/deployments.py:515-612 in the SDK)."""
+def deployment_view(
+    record: DeploymentRecord, pipeline: Pipeline | None, pods: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The object ``get_deployment`` returns (core/deployments.py:515-612 in the SDK); ``pods``
+    are a low-latency deployment's workers."""
     deployment = deployment_of(record)
     view: dict[str, Any] = {
         "name": record.name,
@@ -100,6 +102,10 @@ def deployment_view(record: DeploymentRecord, pipeline: Pipeline | None) -> dict
         "execution_timeout_s": deployment.execution_timeout_s,
         "enable_parallel_executions": deployment.enable_parallel_executions,
     }
+    if deployment.mode == "low_latency":
+        view["max_parallel_executions_per_pod"] = parallel(deployment)
+        view["ram_request"] = deployment.ram_request
+        view["pods"] = pods or []
     if record.execution_rule == "endpoint":
         view["endpoint_token"] = record.endpoint_token
         view["endpoint_url_path"] = record.endpoint_url_path

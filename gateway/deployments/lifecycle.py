@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from compiler import CompileError, Deployment, InputSource, OutputDestination, Pipeline
 from compiler import compile_deployment as compile_manifest
+from compiler.bindings import bind_deployment
 from compiler.documents import raise_compile_error
 from compiler.manifests import Manifest
 from compiler.naming import CRON_WORKFLOW_NAME_MAX, shorten
@@ -33,6 +34,14 @@ from gateway.deployments.tokens import hash_endpoint_token, new_endpoint_token, 
 from gateway.engines.errors import ObjectNotFoundError
 from gateway.environment_variables import compile_options
 from gateway.errors import BadRequestError, ConflictError, NotFoundError
+from gateway.lowlatency.deployments import (
+    fail_interrupted_calls,
+    is_low_latency,
+    start_workers,
+    stop_workers,
+)
+from gateway.lowlatency.errors import WorkerStartError
+from gateway.lowlatency.rules import check_pipeline
 from gateway.pipelines import FAILED as PIPELINE_FAILED
 from gateway.pipelines import READY as PIPELINE_READY
 from gateway.pipelines import get_pipeline
@@ -46,6 +55,7 @@ __all__ = [
     "deployments_of",
     "get_deployment",
     "pipeline_of",
+    "restore_low_latency",
     "rotate_endpoint_token",
     "update_deployment",
 ]
@@ -68,7 +78,7 @@ async def create_deployment(
             name="PipelineNotReady",
         )
     pipeline = Pipeline.model_validate(stored.definition)
-    manifest = compile_manifest(pipeline, deployment, await compile_options(services))
+    manifest = await _engine_object(services, pipeline, deployment)
     token = None
     if deployment.execution_rule == "endpoint":
         given = deployment.endpoint_token
@@ -98,7 +108,8 @@ async def create_deployment(
             "is taken",
             name="DeploymentAlreadyExists",
         )
-    if stored.status != PIPELINE_READY:
+    if stored.status != PIPELINE_READY or manifest is None:
+        # Workers take as long as the function's import: the SDK waits for `up`.
         services.spawn(_publish_when_ready(services, record, manifest))
         return record
     try:
@@ -109,8 +120,20 @@ async def create_deployment(
     return await _set_status(services, record, UP)
 
 
+async def _engine_object(
+    services: Services, pipeline: Pipeline, deployment: Deployment
+) -> Manifest | None:
+    """The WorkflowTemplate or CronWorkflow; None for a low-latency deployment, which has
+    workers instead (its mappings are checked all the same)."""
+    if deployment.mode != "low_latency":
+        return compile_manifest(pipeline, deployment, await compile_options(services))
+    check_pipeline(pipeline)
+    bind_deployment(pipeline, deployment)
+    return None
+
+
 async def _publish_when_ready(
-    services: Services, record: DeploymentRecord, manifest: Manifest
+    services: Services, record: DeploymentRecord, manifest: Manifest | None
 ) -> None:
     while True:
         pipeline = await services.in_store(services.pipelines.get, record.pipeline_name)
@@ -120,12 +143,38 @@ async def _publish_when_ready(
     if pipeline is None or pipeline.status != PIPELINE_READY:
         await _set_status(services, record, FAILED)
         return
+    if manifest is None:
+        await _start_low_latency(services, record)
+        return
     try:
         await _create_object(services, record, manifest)
     except Exception:
         await _set_status(services, record, FAILED)
         raise
     await _set_status(services, record, UP)
+
+
+async def _start_low_latency(services: Services, record: DeploymentRecord) -> None:
+    """``up`` once the workers are ready; ``creation_failed`` if they cannot start (why is in
+    the deployment's logs)."""
+    try:
+        await start_workers(services, record)
+    except WorkerStartError:
+        await _set_status(services, record, FAILED)
+    except Exception:
+        await _set_status(services, record, FAILED)
+        raise
+    else:
+        await _set_status(services, record, UP)
+
+
+async def restore_low_latency(services: Services) -> None:
+    """At gateway start: calls left running end in Error, enabled low-latency deployments get
+    their workers again (``creation_pending`` until they are ready)."""
+    await fail_interrupted_calls(services)
+    for record in await services.in_store(deployments_of(services).list_all):
+        if is_low_latency(record) and record.is_enabled and record.status != FAILED:
+            await _start_low_latency(services, await _set_status(services, record, PENDING))
 
 
 async def _create_object(services: Services, record: DeploymentRecord, manifest: Manifest) -> None:
@@ -190,23 +239,9 @@ async def update_deployment(
     is_enabled = body.get("is_enabled", record.is_enabled)
     if not isinstance(is_enabled, bool):
         raise BadRequestError("is_enabled must be true or false", name="InvalidUpdate")
-    definition_changed = deployment != deployment_of(record)
-    if definition_changed:
-        pipeline = await pipeline_of(services, record)
-        if pipeline is None:
-            raise ConflictError(f"the pipeline of {name!r} is gone", name="PipelineNotFound")
-        manifest = compile_manifest(pipeline, deployment, await compile_options(services))
-        if record.execution_rule == "endpoint":
-            await services.engine.update_workflow_template(manifest)
-        else:
-            manifest["spec"]["suspend"] = not is_enabled
-            await services.engine.update_cron_workflow(manifest)
-    if record.execution_rule == "periodic" and is_enabled != record.is_enabled:
-        cron = engine_object_name(record)
-        if is_enabled:
-            await services.engine.resume_cron_workflow(cron)
-        else:
-            await services.engine.suspend_cron_workflow(cron)
+    if deployment != deployment_of(record):
+        await _republish(services, record, deployment, is_enabled)
+    status = await _switch(services, record, is_enabled)
     updated: DeploymentRecord | None = await services.in_store(
         deployments_of(services).update,
         name,
@@ -214,13 +249,52 @@ async def update_deployment(
             mode="json", exclude={"endpoint_token"}, exclude_unset=True
         ),
         is_enabled=is_enabled,
-        status=UP if is_enabled else DISABLED,
+        status=status,
         updated_by=updated_by,
         updated_at=datetime.now(UTC),
     )
     if updated is None:
         raise NotFoundError(f"deployment {name!r} not found", name="DeploymentNotFound")
+    if status == PENDING:
+        services.spawn(_start_low_latency(services, updated))
     return updated
+
+
+async def _republish(
+    services: Services, record: DeploymentRecord, deployment: Deployment, is_enabled: bool
+) -> None:
+    """The engine object of a changed definition. A low-latency deployment has none: each
+    call reads the mappings from the record, so the next call has the new ones."""
+    pipeline = await pipeline_of(services, record)
+    if pipeline is None:
+        raise ConflictError(f"the pipeline of {record.name!r} is gone", name="PipelineNotFound")
+    manifest = await _engine_object(services, pipeline, deployment)
+    if manifest is None:
+        return
+    if record.execution_rule == "endpoint":
+        await services.engine.update_workflow_template(manifest)
+    else:
+        manifest["spec"]["suspend"] = not is_enabled
+        await services.engine.update_cron_workflow(manifest)
+
+
+async def _switch(services: Services, record: DeploymentRecord, is_enabled: bool) -> str:
+    """Suspend or resume a CronWorkflow, stop a low-latency deployment's workers or have them
+    started again (``creation_pending`` until they are ready); the status this leads to."""
+    status = UP if is_enabled else DISABLED
+    if is_enabled == record.is_enabled:
+        return status
+    if is_low_latency(record):
+        if is_enabled:
+            return PENDING
+        await stop_workers(services, record.name, "the deployment was disabled")
+    elif record.execution_rule == "periodic":
+        cron = engine_object_name(record)
+        if is_enabled:
+            await services.engine.resume_cron_workflow(cron)
+        else:
+            await services.engine.suspend_cron_workflow(cron)
+    return status
 
 
 def _changed(deployment: Deployment, body: dict[str, Any]) -> Deployment:
@@ -298,8 +372,13 @@ async def rotate_endpoint_token(services: Services, name: str, given: str | None
 async def delete_deployment(services: Services, name: str) -> DeploymentRecord:
     """The deployment and its engine object; its executions stay, as the platform keeps them."""
     record = await get_deployment(services, name)
+    if is_low_latency(record):
+        await stop_workers(services, name, "the deployment was deleted")
+        await services.in_store(services.low_latency.log_lines.forget_deployment, name)
     with contextlib.suppress(ObjectNotFoundError):
-        if record.execution_rule == "endpoint":
+        if is_low_latency(record):
+            pass
+        elif record.execution_rule == "endpoint":
             await services.engine.delete_workflow_template(engine_object_name(record))
         else:
             await services.engine.delete_cron_workflow(engine_object_name(record))

@@ -1,8 +1,10 @@
 """Calling an endpoint: check the call's inputs, store its files, submit, record.
 
 Each call submits a Workflow from the endpoint's WorkflowTemplate with the call's values as
-parameters (JSON text, ``compiler.values.encode_parameter``) and its files as storage keys.
-Everything that can be refused is refused before anything is written.
+parameters (JSON text, ``compiler.values.encode_parameter``) and its files as storage keys; a
+low-latency endpoint hands the same values and keys to its warm workers instead
+(``gateway.lowlatency.calls``). Everything that can be refused is refused before anything is
+written.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gateway.deployments.definitions import UP, deployment_of
 from gateway.deployments.lifecycle import deployments_of, engine_object_name, pipeline_of
 from gateway.errors import BadRequestError, ConflictError, PayloadTooLargeError
 from gateway.execution_io import deployment_inputs, deployment_outputs
+from gateway.lowlatency.calls import start_call
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord, ExecutionRecord
 
@@ -101,10 +104,11 @@ async def trigger_endpoint(
         raise ConflictError(
             f"deployment {record.name!r} is {record.status}", name="DeploymentNotUp"
         )
-    pipeline = await pipeline_of(services, record)
+    deployment = deployment_of(record)
+    # A low-latency deployment's workers hold its pipeline: no query on the way to them.
+    pipeline = services.low_latency.pipeline(record.name) or await pipeline_of(services, record)
     if pipeline is None:
         raise ConflictError(f"the pipeline of {record.name!r} is gone", name="PipelineNotFound")
-    deployment = deployment_of(record)
     declared = _endpoint_inputs(pipeline, deployment)
     _check_call(declared, call)
     if deployment.enable_parallel_executions is False:
@@ -197,16 +201,25 @@ async def _submit(
         DEPLOYMENT_LABEL: record.name,
         TRIGGER_LABEL: "endpoint",
     }
+    given = {i: call.values[e] for i, e in by_input.items() if e in call.values}
+    files = {i: keys[e] for i, e in by_input.items() if e in keys}
     try:
         for name, content in call.files.items():
             await services.storage.put_file(keys[name], content)
+        if deployment.mode == "low_latency":
+            return await start_call(
+                services,
+                record,
+                pipeline=pipeline,
+                deployment=deployment,
+                given=given,
+                files=files,
+            )
         submitted = await services.engine.submit_from_template(
             engine_object_name(record), parameters, labels
         )
         name = submitted["metadata"]["name"]
         created = datetime.fromisoformat(submitted["metadata"]["creationTimestamp"])
-        given = {i: call.values[e] for i, e in by_input.items() if e in call.values}
-        files = {i: keys[e] for i, e in by_input.items() if e in keys}
         execution = ExecutionRecord(
             id=name,
             pipeline_name=record.pipeline_name,

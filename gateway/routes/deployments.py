@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from gateway.deployments import (
     EndpointGates,
@@ -23,6 +23,9 @@ from gateway.deployments import (
 )
 from gateway.deps import CurrentUser, ServicesDep, current_user
 from gateway.errors import BadRequestError
+from gateway.logs import LogQuery
+from gateway.lowlatency.deployments import pods
+from gateway.lowlatency.logs import deployment_logs
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord
 
@@ -42,7 +45,8 @@ GatesDep = Annotated[EndpointGates, Depends(_gates)]
 
 
 async def _view(services: Services, record: DeploymentRecord) -> dict[str, Any]:
-    return deployment_view(record, await pipeline_of(services, record))
+    pipeline = await pipeline_of(services, record)
+    return deployment_view(record, pipeline, pods(services, record.name))
 
 
 async def _json_body(request: Request) -> Any:
@@ -102,6 +106,15 @@ async def update(
 async def delete(name: str, services: ServicesDep) -> dict[str, Any]:
     record = await delete_deployment(services, name)
     return {"name": record.name, "execution_rule": record.execution_rule}
+
+
+@router.post("/deployments/{name}/logs")
+async def logs(
+    name: str, services: ServicesDep, query: Annotated[LogQuery | None, Body()] = None
+) -> list[dict[str, Any]]:
+    """A low-latency deployment's workers' lines; an elastic deployment has no workers."""
+    record = await get_deployment(services, name)
+    return await deployment_logs(services, record.name, query or LogQuery())
 
 
 @router.get("/deployments/{name}/executions/latest")

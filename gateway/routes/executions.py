@@ -10,13 +10,16 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.deps import CallerDep, ServicesDep, TrackerDep, current_user
+from gateway.engines.local.clock import format_log_time
 from gateway.errors import ConflictError, NotFoundError
 from gateway.executions import execution_view, public_io
 from gateway.failures import failure_error
 from gateway.logs import LogQuery, filter_logs
+from gateway.lowlatency.logs import call_log_lines
 from gateway.pipelines import delete_execution_objects
 from gateway.responses import JSON
 from gateway.step_scope import check_step_may_read
+from gateway.store.records import LOW_LATENCY_TRIGGER
 
 __all__ = ["router"]
 
@@ -112,6 +115,18 @@ async def logs(
 ) -> list[list[dict[str, Any]]]:
     """One list of lines for the whole execution: the SDK returns only the first list."""
     record = await tracker.get(execution_id)
+    if record.trigger == LOW_LATENCY_TRIGGER:
+        step = record.steps[0]["name"] if record.steps else ""
+        found = [
+            {
+                "timestamp": format_log_time(line.timestamp),
+                "message": line.content,
+                "stream": line.stream,
+                "step": step,
+            }
+            for line in await call_log_lines(services, record)
+        ]
+        return [filter_logs(found, query or LogQuery())]
     steps = {f"{record.id}.{s['name']}": s["name"] for s in record.steps}
     workflow = await services.engine.get_workflow(record.id)
     # A retried step's attempts are nodes "<workflow>.<step>(0)", "(1)"...: they log as the step.

@@ -18,9 +18,11 @@ from gateway.store.records import (
     LogLine,
     ObjectRecord,
     PipelineRecord,
+    WorkerLogLine,
     WorkflowRecord,
 )
 from gateway.store.tokens import TokenRepository
+from gateway.store.worker_logs import WorkerLogRepository
 from gateway.store.workflows import WorkflowRepository
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
     "PipelineRepository",
     "StepLogRepository",
     "TokenRepository",
+    "WorkerLogLine",
+    "WorkerLogRepository",
     "WorkflowRecord",
     "WorkflowRepository",
     "WorkflowTemplateRepository",

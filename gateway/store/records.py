@@ -8,11 +8,13 @@ from typing import Any
 
 __all__ = [
     "FINISHED_STATUSES",
+    "LOW_LATENCY_TRIGGER",
     "DeploymentRecord",
     "ExecutionRecord",
     "LogLine",
     "ObjectRecord",
     "PipelineRecord",
+    "WorkerLogLine",
     "WorkflowRecord",
 ]
 
@@ -68,7 +70,7 @@ class ExecutionRecord:
     id: str
     pipeline_name: str
     deployment_name: str | None
-    trigger: str  # run | endpoint | periodic
+    trigger: str  # run | endpoint | periodic | low_latency (LOW_LATENCY_TRIGGER)
     created_by: str
     created_at: datetime
     status: str
@@ -81,6 +83,10 @@ class ExecutionRecord:
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
+
+# A call to a low-latency deployment: its state is the worker pool's (gateway.lowlatency), there
+# is no Workflow behind it.
+LOW_LATENCY_TRIGGER = "low_latency"
 
 # Argo's completed phases; the SDK's EXECUTION_STATUS spells them the same way.
 FINISHED_STATUSES = frozenset({"Succeeded", "Failed", "Error", "Skipped"})
@@ -102,3 +108,15 @@ class DeploymentRecord:
     created_at: datetime
     updated_by: str
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class WorkerLogLine:
+    """A line a low-latency worker wrote; ``execution_id`` names the call that wrote it."""
+
+    deployment_name: str
+    pod_id: str
+    execution_id: str | None
+    timestamp: datetime
+    stream: str  # stdout | stderr
+    content: str

@@ -38,6 +38,7 @@ __all__ = [
     "SigningKeyRow",
     "StepLogRow",
     "UTCDateTime",
+    "WorkerLogRow",
     "WorkflowRow",
     "WorkflowTemplateRow",
 ]
@@ -259,3 +260,22 @@ class ResourceSampleRow(Base):
     network_output: Mapped[float] = mapped_column(Float)  # bytes sent in the interval
     total_ram: Mapped[int] = mapped_column(BigInteger)
     total_disk: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkerLogRow(Base):
+    """A line a low-latency worker wrote: the pod's log, and its call's execution log when
+    ``execution_id`` is set. ``deployment_name`` is null once the deployment is deleted."""
+
+    __tablename__ = "worker_logs"
+    __table_args__ = (
+        Index("ix_worker_logs_deployment_name_id", "deployment_name", "id"),
+        Index("ix_worker_logs_execution_id_id", "execution_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_name: Mapped[str | None] = mapped_column(String(63))
+    pod_id: Mapped[str] = mapped_column(String(253))
+    execution_id: Mapped[str | None] = mapped_column(String(253))
+    timestamp: Mapped[datetime]
+    stream: Mapped[str] = mapped_column(String(6))
+    content: Mapped[str] = mapped_column(Text)

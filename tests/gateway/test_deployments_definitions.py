@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from compiler import CompileError
 from gateway.deployments.definitions import parse_deployment
 from gateway.deployments.tokens import (
     check_endpoint_token,
@@ -75,7 +76,14 @@ def test_the_url_gives_the_rule_and_the_path_defaults_to_the_name() -> None:
 @pytest.mark.parametrize(
     ("body", "rule", "error"),
     [
-        ({"mode": "low_latency"}, "endpoint", NotSupportedError),
+        ({"mode": "low_latency", "schedule": "0 * * * *"}, "periodic", NotSupportedError),
+        ({"mode": "low_latency", "gpu_request": 1}, "endpoint", NotSupportedError),
+        ({"mode": "low_latency", "ram_request": "lots"}, "endpoint", CompileError),
+        (
+            {"mode": "low_latency", "max_parallel_executions_per_pod": 0},
+            "endpoint",
+            BadRequestError,
+        ),
         ({"schedule": "0 * * * *", "endpoint_url_path": "x"}, "periodic", BadRequestError),
         ({"endpoint_url_path": "a b"}, "endpoint", BadRequestError),
         ([], "endpoint", BadRequestError),

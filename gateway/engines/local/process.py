@@ -44,8 +44,10 @@ async def run_process(
     grace_seconds: float,
     stdout_limit: int,
     now: Callable[[], datetime],
+    pass_fds: Sequence[int] = (),
 ) -> ProcessOutcome:
-    """Run `argv` until it exits, `deadline` (loop time) passes or `cancel` is set.
+    """Run `argv` until it exits, `deadline` (loop time) passes or `cancel` is set; `pass_fds`
+    stay open in the child (a low-latency worker's socket to the gateway).
 
     Raises OSError if the program cannot be started.
     """
@@ -66,6 +68,7 @@ async def run_process(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own session, hence its own process group (pgid == pid)
+            pass_fds=pass_fds,
         )
     )
     try:

@@ -259,7 +259,8 @@ def _create(
         ("endpoint", {"endpoint_url_path": "a/b"}, 400, "InvalidEndpointUrlPath"),
         ("endpoint", {"endpoint_token": "short"}, 400, "InvalidEndpointToken"),
         ("endpoint", {"endpoint_token": "not url safe?&"}, 400, "InvalidEndpointToken"),
-        ("endpoint", {"mode": "low_latency"}, 400, "NotSupportedYet"),
+        ("endpoint", {"mode": "low_latency", "gpu_request": 1}, 400, "NotSupported"),
+        ("endpoint", {"mode": "low_latency", "ram_request": "1 lot"}, 400, "InvalidDefinition"),
         ("endpoint", {"pipeline_name": "no-such-pipeline"}, 404, "PipelineNotFound"),
     ],
 )

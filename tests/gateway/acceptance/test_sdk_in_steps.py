@@ -357,3 +357,51 @@ def test_metrics_refuse_bad_values_and_page_exactly(
     assert sorted(names) == ["accuracy", "m0", "m1", "m2"]
     bad_page = http.get(f"{api}/metrics/single-value", params={"page": 0}, timeout=30)
     assert bad_page.status_code == 400
+
+
+def test_the_sdk_inside_low_latency_calls_running_at_once(
+    sdk: Any, gateway: Gateway, metered: Metered, tmp_path: Path
+) -> None:
+    """Two calls in one warm worker at the same time: each has its own execution and token."""
+    endpoint = f"{metered.name}-ll"
+    sdk.create_deployment(metered.name, endpoint, "endpoint", mode="low_latency")
+    release = tmp_path / "release"
+    leaks = [tmp_path / "first.json", tmp_path / "second.json"]
+    started = [
+        sdk.trigger_endpoint(
+            endpoint,
+            inputs={"leak_to": str(leak), "release": str(release), "count": 2},
+            wait_for_completion=False,
+        )["execution_id"]
+        for leak in leaks
+    ]
+    leaked = [_wait_for_json(leak) for leak in leaks]  # both calls are running
+    assert [found["execution_id"] for found in leaked] == started
+    assert leaked[0]["token"] != leaked[1]["token"]
+    assert leaked[0]["environment_url"] == gateway.base_url
+    release.touch()
+    me = sdk.who_am_i()["id"]
+    try:
+        for execution_id in started:
+            outputs = sdk.retrieve_endpoint_results(endpoint, execution_id)["outputs"]
+            assert outputs["user"] == me
+            assert outputs["stored"] == f"steps/{execution_id}.txt"
+            assert set(outputs["denied"].values()) == {403}
+            [metric] = sdk.get_metrics(execution_id=execution_id)
+            assert (metric["name"], metric["value"], metric["deployment_name"]) == (
+                "accuracy",
+                0.75,
+                endpoint,
+            )
+        for found in leaked:
+            revoked = _refresh(gateway, found["token"])
+            assert (revoked.status_code, revoked.json()["name"]) == (401, "StepTokenRevoked")
+        stored_text = _stored_text(gateway)
+        for found in leaked:
+            assert found["token"] not in stored_text
+            assert found["token"] not in gateway.log.read_text(errors="replace")
+            assert _files_holding(gateway.data_dir, found["token"]) == []
+    finally:
+        sdk.delete_deployment(endpoint)
+        for execution_id in started:
+            sdk.delete_pipeline_execution(execution_id)

@@ -36,7 +36,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -133,8 +135,32 @@ def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[98]
 
 
-def completed_per_second(call: Callable[[requests.Session], None], seconds: float) -> float:
-    """Calls to result per second, from CLIENTS threads each with its own session."""
+def server_cpu_s(url: str) -> float:
+    """CPU seconds used so far by the server listening at ``url`` and its children (workers)."""
+    port = f"--port {urlsplit(url).port}"
+    [server] = [
+        p for p in psutil.process_iter(["cmdline"]) if port in " ".join(p.info["cmdline"] or [])
+    ]
+    total = 0.0
+    for process in [server, *server.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def throughput(
+    call: Callable[[requests.Session], None], url: str, seconds: float
+) -> tuple[float, float]:
+    """Calls to result per second under CLIENTS clients, and the server's CPU ms per call."""
+    before = server_cpu_s(url)
+    started = time.perf_counter()
+    done = completed(call, seconds)
+    elapsed = time.perf_counter() - started
+    return done / elapsed, (server_cpu_s(url) - before) * 1000 / done
+
+
+def completed(call: Callable[[requests.Session], None], seconds: float) -> int:
+    """Calls to result from CLIENTS threads each with its own session, for ``seconds``."""
     counts = [0] * CLIENTS
     failures: list[BaseException] = []
     stop = time.perf_counter() + seconds
@@ -148,7 +174,6 @@ def completed_per_second(call: Callable[[requests.Session], None], seconds: floa
             except BaseException as exc:
                 failures.append(exc)
 
-    started = time.perf_counter()
     threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
     for thread in threads:
         thread.start()
@@ -156,7 +181,7 @@ def completed_per_second(call: Callable[[requests.Session], None], seconds: floa
         thread.join()
     if failures:
         raise RuntimeError(f"a call failed: {failures[0]!r}")
-    return sum(counts) / (time.perf_counter() - started)
+    return sum(counts)
 
 
 def raw_floor(code: Path, work: Path, calls: int) -> list[float]:
@@ -270,8 +295,8 @@ def main() -> None:
             headers = {"Authorization": f"EndpointToken {endpoint_token}"}
             post, floor_post = _poster(f"{url}/endpoints/noop", headers), _poster(bare_url, {})
             tender, floor = interleaved_ms(post, floor_post, calls)
-            rate = completed_per_second(post, arguments.seconds)
-            floor_rate = completed_per_second(floor_post, arguments.seconds)
+            rate = throughput(post, url, arguments.seconds)
+            floor_rate = throughput(floor_post, bare_url, arguments.seconds)
             with_sdk = latencies_ms(
                 lambda: sdk.trigger_endpoint(
                     "noop", endpoint_token=endpoint_token, inputs={"x": 1}
@@ -304,7 +329,7 @@ def _report(
     tender: list[float],
     with_sdk: list[float],
     *,
-    rates: tuple[float, float],
+    rates: tuple[tuple[float, float], tuple[float, float]],
     arguments: argparse.Namespace,
 ) -> None:
     median = statistics.median
@@ -323,10 +348,14 @@ def _report(
         f"| call to result, p99 | {p99(tender):.2f} ms | {p99(floor):.2f} ms "
         f"| {p99(tender) / p99(floor):.2f}x | 5x |"
     )
-    rate, floor_rate = rates
+    (rate, cpu), (floor_rate, floor_cpu) = rates
     print(
         f"| calls to result per second, {CLIENTS} clients | {rate:,.0f}/s | {floor_rate:,.0f}/s "
         f"| {rate / floor_rate:.2f}x | - |"
+    )
+    print(
+        f"| server CPU per call at that load (server + workers) | {cpu:.2f} ms "
+        f"| {floor_cpu:.2f} ms | {cpu / floor_cpu:.2f}x | - |"
     )
     print(
         f"| `trigger_endpoint` with the endpoint token (craft-ai-sdk), p50 "

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gateway_bench import _free_port, served
 from noop_pipeline import write_code
 
-from gateway.lowlatency.workers import WORKER_SCRIPT
+from gateway.lowlatency.pods import WORKER_SCRIPT
 
 CLIENTS = 16
 BARE_APP = """

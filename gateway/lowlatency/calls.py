@@ -33,7 +33,7 @@ from gateway.errors import ConflictError
 from gateway.execution_io import deployment_inputs, deployment_outputs
 from gateway.executions import step_record, with_output_values
 from gateway.lowlatency.errors import WorkerError, WorkerLostError, WorkerStartError
-from gateway.lowlatency.workers import CallOutcome, WorkerCall
+from gateway.lowlatency.pods import CallOutcome, WorkerCall
 from gateway.services import Services
 from gateway.step_tokens import execution_secret_data
 from gateway.storage.errors import ObjectNotFoundError

@@ -21,8 +21,8 @@ from gateway.engines.local.settings import default_base_env
 from gateway.environment_variables import list_variables
 from gateway.environments import environment_python
 from gateway.lowlatency.errors import WorkerStartError
+from gateway.lowlatency.pods import WorkerSpec
 from gateway.lowlatency.rules import memory_limit, parallel
-from gateway.lowlatency.workers import WorkerSpec
 from gateway.services import Services
 from gateway.store.records import LOW_LATENCY_TRIGGER, DeploymentRecord, WorkerLogLine
 

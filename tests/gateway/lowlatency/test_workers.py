@@ -18,7 +18,8 @@ import pytest
 
 from gateway.engines.local.settings import default_base_env
 from gateway.lowlatency.errors import WorkerLostError, WorkersStoppedError, WorkerStartError
-from gateway.lowlatency.workers import RUNNING, CallOutcome, LocalWorkers, WorkerCall, WorkerSpec
+from gateway.lowlatency.pods import RUNNING, CallOutcome, WorkerCall, WorkerSpec
+from gateway.lowlatency.workers import LocalWorkers
 from gateway.store.records import WorkerLogLine
 
 CODE = """

@@ -134,7 +134,7 @@ async def _run(services: Services, call: _Call) -> None:
     except _InputError as exc:
         why = str(exc)
     except TimeoutError:
-        why = f"the call ran longer than execution_timeout_s ({timeout} s)"
+        why = f"the call did not end within execution_timeout_s ({timeout} s)"
     except (WorkerLostError, WorkerStartError) as exc:
         status, why = "Error", str(exc)
     except WorkerError as exc:

@@ -38,7 +38,7 @@ CONTROLLER_HEALTH_PORT = 6060
 ARTIFACTS_SECRET = "argo-artifacts"  # noqa: S105  (the Secret's name, not a secret)
 
 # Settings that make the controller react in tenths of a second instead of seconds (measured
-# in /work/shared/argo/CLUSTER.md): v4 otherwise waits 1 s after each update of a Workflow.
+# in the first trial of this harness): v4 otherwise waits 1 s after each update of a Workflow.
 _CONTROLLER_ENV = {
     "LEADER_ELECTION_DISABLE": "true",
     "INFORMER_WRITE_BACK": "true",

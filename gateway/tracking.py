@@ -125,6 +125,8 @@ class ExecutionTracker:
             try:
                 await self._record_scheduled()
                 for execution_id in await services.in_store(services.executions.unfinished_ids):
+                    if services.low_latency.record(execution_id) is not None:
+                        continue  # a low-latency call in progress: its worker pool ends it
                     record = await services.in_store(services.executions.get, execution_id)
                     if record is not None:
                         await self.refresh(record)

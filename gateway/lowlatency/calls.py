@@ -143,13 +143,18 @@ async def _run(services: Services, call: _Call) -> None:
         _log.exception("low-latency call %s failed", execution.id)
         status, why = "Error", f"internal error in the gateway: {exc!r}"
     finally:
-        if call_dir.exists():  # only calls with files have a folder: no thread for the others
+        if _has_files(call.pipeline):  # only these have a folder: no thread for the others
             await asyncio.to_thread(shutil.rmtree, call_dir, True)
     ended = None
     try:
         ended = await _finish(services, call, _End(status, outputs, why, pod_id))
     finally:
         services.low_latency.end_call(execution.id, ended)
+
+
+def _has_files(pipeline: Pipeline) -> bool:
+    declared = [*pipeline.inputs, *pipeline.outputs]
+    return any(item.data_type is DataType.FILE for item in declared)
 
 
 @dataclass(frozen=True)

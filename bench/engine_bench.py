@@ -62,6 +62,21 @@ async def _measure(repeat: int) -> dict[str, float]:
     }
 
 
+async def run_workflows(folder: Path, code: Path, count: int) -> float:
+    """Seconds for `count` one-step Workflows submitted at once to a fresh engine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = LocalEngineSettings(data_dir=folder / "data")
+    install_code(settings.artifacts_root, code)
+    db = Database(f"sqlite:///{folder / 'bench.db'}")
+    db.upgrade()
+    try:
+        async with LocalEngine(db, settings) as engine:
+            await _run(engine, [manifest(1)])  # warm up
+            return await _run(engine, [manifest(1)] * count)
+    finally:
+        db.dispose()
+
+
 def table(results: dict[str, float]) -> str:
     cores = os.cpu_count() or 1
     floor = results["floor"]

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway.engines.base import Manifest
-from gateway.engines.local.artifacts import ArtifactError, is_archived, load_artifact
+from gateway.engines.local.artifacts import ArtifactError, is_archived
 from gateway.engines.local.context import Deadline, WorkflowRun
 from gateway.engines.local.inputs import input_scope
 from gateway.engines.local.naming import pod_name
 from gateway.engines.local.paths import PathMap
 from gateway.engines.local.process import ProcessOutcome, run_process
+from gateway.engines.local.spool import SPOOL_NAME, LogSpool
 from gateway.engines.local.templating import UnresolvedTagError, substitute_all
 from gateway.store.records import LogLine
 
@@ -151,7 +152,10 @@ async def _load_inputs(pod: _Pod) -> None:
                     continue
                 raise ArtifactError(f"artifact key {key!r} does not exist")
             destination = pod.paths.local(artifact["path"])
-            await asyncio.to_thread(load_artifact, source, destination, artifact.get("archive"))
+            # Tarballs are unpacked once per content and linked into each step (unpacked.py).
+            await asyncio.to_thread(
+                pod.run.services.unpacked.load, source, destination, artifact.get("archive")
+            )
         except (ArtifactError, OSError) as exc:
             raise PodError(f"failed to load artifact '{artifact['name']}': {exc}") from exc
 
@@ -216,9 +220,16 @@ async def _start(
 ) -> ProcessOutcome:
     run, node_id = pod.run, pod.node["id"]
     buffer = run.live_logs.setdefault(node_id, [])
+    spool = LogSpool(pod.workdir / SPOOL_NAME, pod.name)
 
-    def on_line(stream: str, line: str) -> None:
-        buffer.append(LogLine(run.name, node_id, pod.name, datetime.now(UTC), stream, line))
+    def on_lines(stream: str, lines: list[str]) -> None:
+        now = datetime.now(UTC)
+        logged = [LogLine(run.name, node_id, pod.name, now, stream, line) for line in lines]
+        buffer.extend(logged)
+        spool.write(logged)
+
+    def on_started(pgid: int, started_at: datetime) -> None:
+        run.services.process_book.started(run, node_id, pgid, started_at)
 
     settings = run.services.settings
     try:
@@ -228,13 +239,17 @@ async def _start(
             env=env,
             deadline=min((d.at for d in deadlines), default=None),
             cancel=cancel,
-            on_line=on_line,
+            on_lines=on_lines,
             grace_seconds=settings.kill_grace_seconds,
             stdout_limit=settings.max_result_bytes,
             now=run.services.clock.now,
+            nice=settings.step_nice,
+            on_started=on_started,
         )
     except OSError as exc:
         raise PodError(f"failed to start {argv[0]}: {exc.strerror or exc}") from exc
+    finally:
+        spool.close()
 
 
 def _judge(

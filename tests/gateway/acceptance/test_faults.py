@@ -348,6 +348,8 @@ def test_kill_9_leaves_no_step_running_and_keeps_their_lines(server: Server) -> 
     server.start()
 
     assert _alive(groups) == set(), "steps of the killed server still run"
+    work = server.data_dir / "engine" / "work"
+    assert not [runs[n] for n in SLEEPERS if (work / runs[n]).exists()], "work folders left"
     _check_after_restart(server, runs, "sleepy")
     assert "restarted" in _failure(server, runs[SLEEPERS[0]])
 

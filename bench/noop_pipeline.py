@@ -21,6 +21,7 @@ from compiler import Pipeline, Run, compile_run
 from compiler.keys import code_key
 from compiler.steps import PYTHON_COMMAND
 from gateway.archives import pack_code_archive
+from gateway.engines.local.scripts import CompiledScripts
 from templates import runner_source
 
 FUNCTION = "def noop(x=None):\n    return {'y': 1}\n"
@@ -79,10 +80,10 @@ _ENV = {"PATH": os.environ.get("PATH", "")}
 
 
 def floor_once(code: Path, work: Path, python: str = sys.executable) -> float:
-    """The step runner on the no-op function, with a step's flags: a step with no engine."""
-    runner = work / "runner.py"
-    if not runner.exists():
-        runner.write_text(runner_source())
+    """The step runner on the no-op function, as a step runs it: no engine."""
+    # As a step runs it: byte-compiled once by the step's interpreter (engines/local/scripts.py).
+    runner = CompiledScripts(work / "scripts").compiled(python, runner_source())
+    assert runner is not None
     spec = {
         "function_path": "src/noop.py",
         "function_name": "noop",

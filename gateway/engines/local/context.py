@@ -12,6 +12,7 @@ from gateway.engines.base import Manifest
 from gateway.engines.local.artifacts import ArtifactRepository
 from gateway.engines.local.clock import Clock
 from gateway.engines.local.naming import node_id
+from gateway.engines.local.scripts import CompiledScripts
 from gateway.engines.local.settings import InterpreterResolver, LocalEngineSettings, SecretLookup
 from gateway.engines.local.status import finish_node, new_node
 from gateway.engines.local.unpacked import UnpackedArchives
@@ -59,6 +60,7 @@ class EngineServices:
     artifacts: ArtifactRepository
     process_book: ProcessBook
     unpacked: UnpackedArchives
+    scripts: CompiledScripts
 
 
 @dataclass

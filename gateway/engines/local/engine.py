@@ -39,6 +39,7 @@ from gateway.engines.local.recovery import (
 )
 from gateway.engines.local.runs import RunningWorkflows
 from gateway.engines.local.scheduler.cron import CronCatalog
+from gateway.engines.local.scripts import CompiledScripts
 from gateway.engines.local.settings import (
     InterpreterResolver,
     LocalEngineSettings,
@@ -117,6 +118,7 @@ class LocalEngine:
             artifacts=self._artifacts,
             process_book=ProcessBook(self._db, self._processes),
             unpacked=UnpackedArchives(self.settings.unpacked_dir),
+            scripts=CompiledScripts(self.settings.data_dir / "scripts"),
         )
         saver = StatusSaver(lambda statuses: self._write(self._workflows.save_statuses, statuses))
         await asyncio.to_thread(self.settings.work_dir.mkdir, parents=True, exist_ok=True)

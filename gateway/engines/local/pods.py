@@ -19,6 +19,7 @@ from gateway.engines.local.inputs import input_scope
 from gateway.engines.local.naming import pod_name
 from gateway.engines.local.paths import PathMap
 from gateway.engines.local.process import ProcessOutcome, run_process
+from gateway.engines.local.scripts import is_python
 from gateway.engines.local.spool import SPOOL_NAME, LogSpool
 from gateway.engines.local.templating import UnresolvedTagError, substitute_all
 from gateway.store.records import LogLine
@@ -128,14 +129,21 @@ def _prepare_workdir(pod: _Pod, body: Manifest) -> list[str]:
         pod.paths.local(declared).parent.mkdir(parents=True, exist_ok=True)
     rewrite = pod.paths.rewrite
     argv = [rewrite(str(part)) for part in [*body.get("command", []), *body.get("args", [])]]
-    if "source" in body:
-        source = pod.workdir / "script"
-        source.write_text(rewrite(str(body["source"])))
-        source.chmod(0o755)
-        argv.append(str(source))
     program = pod.run.services.resolve_interpreter(argv[0], pod.run.workflow)
     if program is None:
         raise PodError(f'exec: "{argv[0]}": executable file not found in $PATH')
+    if "source" in body:
+        text = rewrite(str(body["source"]))
+        compiled = None
+        if text == body["source"] and is_python(argv[0]):  # the same for every step
+            compiled = pod.run.services.scripts.compiled(program, text)
+        if compiled is not None:
+            argv.append(str(compiled))
+        else:
+            source = pod.workdir / "script"
+            source.write_text(text)
+            source.chmod(0o755)
+            argv.append(str(source))
     return [program, *argv[1:]]
 
 

@@ -25,7 +25,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from noop_pipeline import floor_once, install_code, manifest, write_code
 
 from gateway.engines.local import LocalEngine, LocalEngineSettings
+from gateway.step_tokens import execution_secret_lookup
 from gateway.store import Database
+
+# The Secret every compiled step reads (its SDK token and URLs), as the gateway would give it.
+SECRETS = execution_secret_lookup("k" * 48, "http://127.0.0.1:9")
 
 
 async def _run(engine: LocalEngine, manifests: list[dict[str, Any]]) -> float:
@@ -48,7 +52,7 @@ async def _measure(repeat: int) -> dict[str, float]:
         db = Database(f"sqlite:///{root / 'bench.db'}")
         db.upgrade()
         one_step, ten_steps = manifest(1), manifest(10)
-        async with LocalEngine(db, settings) as engine:
+        async with LocalEngine(db, settings, secrets=SECRETS) as engine:
             await _run(engine, [one_step])  # warm up
             one = [await _run(engine, [one_step]) for _ in range(repeat * 2)]
             chain = [await _run(engine, [ten_steps]) for _ in range(repeat)]
@@ -60,6 +64,21 @@ async def _measure(repeat: int) -> dict[str, float]:
         "chain": statistics.median(chain),
         "many": statistics.median(many),
     }
+
+
+async def run_workflows(folder: Path, code: Path, count: int) -> float:
+    """Seconds for `count` one-step Workflows submitted at once to a fresh engine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = LocalEngineSettings(data_dir=folder / "data")
+    install_code(settings.artifacts_root, code)
+    db = Database(f"sqlite:///{folder / 'bench.db'}")
+    db.upgrade()
+    try:
+        async with LocalEngine(db, settings, secrets=SECRETS) as engine:
+            await _run(engine, [manifest(1)])  # warm up
+            return await _run(engine, [manifest(1)] * count)
+    finally:
+        db.dispose()
 
 
 def table(results: dict[str, float]) -> str:

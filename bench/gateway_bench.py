@@ -60,9 +60,10 @@ def served(data_dir: Path) -> Iterator[tuple[str, str]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 120  # a busy machine starts it slowly
+        while time.monotonic() < deadline:
             try:
-                requests.get(url + "/api/v1/pipelines", timeout=1)
+                requests.get(url + "/api/v1/pipelines", timeout=5)
                 break
             except requests.ConnectionError:
                 time.sleep(0.05)

@@ -1,7 +1,10 @@
-"""A no-op pipeline for the benchmarks, and the floor every engine is measured against.
+"""A no-op pipeline for the benchmarks, and the floors every engine is measured against.
 
-The floor is what a step costs with no engine at all: start the interpreter and run the step
-runner (templates/runner.py) on a function that does nothing.
+- floor b (``bare_step_once``): the interpreter started as a step is (``python -I``), importing
+  the no-op function and calling it; no runner, no engine.
+- the runner (``runner_once``): the same interpreter running the step runner
+  (templates/runner.py) on that function, as a step does; no engine. It was the floor of the
+  first benchmarks ("runner floor").
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import Any
 
 from compiler import Pipeline, Run, compile_run
 from compiler.keys import code_key
+from compiler.steps import PYTHON_COMMAND
 from gateway.archives import pack_code_archive
+from gateway.engines.local.scripts import CompiledScripts
 from templates import runner_source
 
 FUNCTION = "def noop(x=None):\n    return {'y': 1}\n"
@@ -60,11 +65,25 @@ def manifest(steps: int) -> dict[str, Any]:
     return compile_run(chain(steps), Run())
 
 
-def floor_once(code: Path, work: Path) -> float:
-    """Start the interpreter on the runner and a no-op function: a step with no engine."""
-    runner = work / "runner.py"
-    if not runner.exists():
-        runner.write_text(runner_source())
+_FLAGS = list(PYTHON_COMMAND[1:])
+
+
+def bare_step_once(code: Path, python: str = sys.executable) -> float:
+    """Floor b: the interpreter, with a step's flags, calling the no-op function."""
+    call = f"import sys; sys.path.insert(0, {str(code)!r}); from src.noop import noop; noop()"
+    started = time.perf_counter()
+    subprocess.run([python, *_FLAGS, "-c", call], env=_ENV, check=True, cwd=code)
+    return time.perf_counter() - started
+
+
+_ENV = {"PATH": os.environ.get("PATH", "")}
+
+
+def floor_once(code: Path, work: Path, python: str = sys.executable) -> float:
+    """The step runner on the no-op function, as a step runs it: no engine."""
+    # As a step runs it: byte-compiled once by the step's interpreter (engines/local/scripts.py).
+    runner = CompiledScripts(work / "scripts").compiled(python, runner_source())
+    assert runner is not None
     spec = {
         "function_path": "src/noop.py",
         "function_name": "noop",
@@ -73,7 +92,7 @@ def floor_once(code: Path, work: Path) -> float:
         "outputs": [{"name": "y", "data_type": "number", "path": str(work / "y")}],
         "max_value_bytes": 60_000,
     }
-    env = {"PATH": os.environ.get("PATH", ""), "TENDER_STEP": json.dumps(spec)}
+    env = {**_ENV, "TENDER_STEP": json.dumps(spec)}
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(runner)], env=env, check=True, cwd=work)
+    subprocess.run([python, *_FLAGS, str(runner)], env=env, check=True, cwd=work)
     return time.perf_counter() - started

@@ -7,6 +7,7 @@ several ``steps`` wired into a DAG; the SDK's function pipeline is the one-step 
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -195,19 +196,21 @@ class Pipeline(BaseModel):
 
     def all_steps(self) -> list[Step]:
         """The steps of the DAG: the SDK's function pipeline is one step named after it."""
-        if self.steps:
-            return list(self.steps)
+        return list(self.steps) if self.steps else [self._function_step]
+
+    @cached_property
+    def _function_step(self) -> Step:
+        """Built once: the gateway asks for the steps of a pipeline at every change of its
+        executions (the model is frozen, so the step never goes stale)."""
         assert self.function_path is not None
         assert self.function_name is not None
-        return [
-            Step(
-                name=self.pipeline_name,
-                function_path=self.function_path,
-                function_name=self.function_name,
-                inputs=[StepInput(**i.model_dump()) for i in self.inputs],
-                outputs=[Output(**o.model_dump(exclude={"source"})) for o in self.outputs],
-            )
-        ]
+        return Step(
+            name=self.pipeline_name,
+            function_path=self.function_path,
+            function_name=self.function_name,
+            inputs=[StepInput(**i.model_dump()) for i in self.inputs],
+            outputs=[Output(**o.model_dump(exclude={"source"})) for o in self.outputs],
+        )
 
     def input(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)

@@ -26,6 +26,9 @@ ROOT = "/tmp/tender"  # noqa: S108 - a path inside the step's own container
 CODE_DIR = f"{ROOT}/code"
 DEPS_DIR = f"{ROOT}/deps"
 RUNNER_ENV = "TENDER_STEP"
+# Isolated mode: no PYTHON* variables, no user site-packages, no script folder on sys.path. The
+# step gets exactly the interpreter and packages of its image (or pipeline environment).
+PYTHON_COMMAND = ("python", "-I")
 INPUT_ENV_PREFIX = "TENDER_INPUT_"
 # The SDK reads the execution id from here inside an execution (shared/execution_context.py).
 EXECUTION_ID_ENV = "CRAFT_AI_EXECUTION_ID"
@@ -112,7 +115,7 @@ def step_template(step: Step, ctx: StepContext) -> m.Template:
         inputs=m.Inputs(parameters=parameters or None, artifacts=artifacts),
         outputs=_outputs(step, ctx),
         script=m.ScriptTemplate(
-            image=ctx.image, command=["python"], source=ctx.runner_source, env=env
+            image=ctx.image, command=list(PYTHON_COMMAND), source=ctx.runner_source, env=env
         ),
     )
 

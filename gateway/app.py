@@ -40,16 +40,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, clock=clock) as services:
             tracker = ExecutionTracker(services)
+            services.follower = tracker
             app.state.services = services
             app.state.tracker = tracker
             app.state.endpoint_gates = EndpointGates()
             services.spawn(restore_low_latency(services))
-            watcher = asyncio.get_running_loop().create_task(tracker.watch())
+            tracker.start()
+            closing: list[asyncio.Task[None]] = []
+            loop = asyncio.get_running_loop()
+            # Called by the server when a stop signal arrives (gateway/serving.py).
+            app.state.begin_shutdown = lambda: closing.append(
+                loop.create_task(services.close_engine())
+            )
             try:
                 yield
             finally:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
+                # Steps still running are killed and their executions end in Error: the
+                # tracker must see those last changes before it stops.
+                await asyncio.gather(*closing, return_exceptions=True)
+                await services.close_engine()
+                await tracker.stop()
 
     app = FastAPI(
         title="tender",

@@ -89,10 +89,8 @@ def serve(
     """Serve the platform's API (embedded defaults: SQLite, local storage, local engine)."""
     import asyncio
 
-    import uvicorn
-
-    from gateway.app import create_app
     from gateway.services import check_storage
+    from gateway.serving import serve as serve_app
     from gateway.storage import StorageUnavailableError
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
@@ -104,7 +102,7 @@ def serve(
     typer.echo(
         f"tender: serving {settings.resolved_external_url} (data in {settings.data_dir})", err=True
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve_app(settings)
 
 
 @token_app.command("create")

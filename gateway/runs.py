@@ -54,6 +54,7 @@ async def start_run(
             await services.storage.put_file(run.files[name], content)
         submitted = await services.engine.submit_workflow(manifest)
         name = submitted["metadata"]["name"]
+        services.expect_execution(name)
         created = datetime.fromisoformat(submitted["metadata"]["creationTimestamp"])
         record = ExecutionRecord(
             id=name,
@@ -68,7 +69,7 @@ async def start_run(
             inputs=run_inputs(pipeline, run),
             outputs=run_outputs(pipeline, list(run.outputs_mapping), name, created),
         )
-        await services.in_store(services.executions.insert, record)
+        await services.record_execution(record, pipeline)
     except BaseException:
         await services.storage.delete_prefix(run_inputs_prefix(upload_id))
         raise

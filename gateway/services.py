@@ -12,8 +12,9 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
+from compiler import Pipeline
 from compiler.labels import PIPELINE_LABEL
 from gateway.auth import new_signing_key
 from gateway.datastore import LocalTransfers, S3Transfers, Transfers
@@ -40,11 +41,22 @@ from gateway.store import (
     TokenRepository,
     WorkerLogRepository,
 )
+from gateway.store.records import ExecutionRecord
 
-__all__ = ["Services", "check_storage", "open_services"]
+__all__ = ["ExecutionFollower", "Services", "check_storage", "open_services"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+class ExecutionFollower(Protocol):
+    """What keeps execution records current (``tracking.ExecutionTracker``)."""
+
+    def expect(self, name: str) -> None:
+        """A Workflow was submitted: its execution will be recorded in a moment."""
+        ...
+
+    def track(self, record: ExecutionRecord, pipeline: Pipeline) -> None: ...
 
 
 @dataclass
@@ -60,6 +72,8 @@ class Services:
     signing_key: str
     variables: EnvironmentVariableRepository
     low_latency: LowLatencyRuntime
+    close_engine: Callable[[], Coroutine[Any, Any, None]]
+    follower: ExecutionFollower | None = None
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -71,6 +85,18 @@ class Services:
     async def in_store(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a repository call in a thread: SQLAlchemy is used synchronously."""
         return await asyncio.to_thread(function, *args, **kwargs)
+
+    def expect_execution(self, name: str) -> None:
+        """Right after a submission, before anything else is awaited: the Workflow's first
+        changes then wait for its record instead of being looked up in the store."""
+        if self.follower is not None:
+            self.follower.expect(name)
+
+    async def record_execution(self, record: ExecutionRecord, pipeline: Pipeline) -> None:
+        """Store a new execution (batched with other writes) and have it followed."""
+        await self.db.writer.run(self.executions.insert, record)
+        if self.follower is not None:
+            self.follower.track(record, pipeline)
 
 
 @contextlib.asynccontextmanager
@@ -88,12 +114,14 @@ async def open_services(
         )
         variables = EnvironmentVariableRepository(db)
         async with _open_storage(settings, signing_key) as (storage, transfers, artifacts):
+            processes = settings.concurrency or os.cpu_count() or 1
             engine = LocalEngine(
                 db,
                 LocalEngineSettings(
                     data_dir=settings.data_dir / "engine",
                     artifacts_dir=settings.storage_dir,
-                    max_processes=settings.concurrency or os.cpu_count() or 1,
+                    max_processes=processes,
+                    max_workflows=2 * processes,
                 ),
                 resolve_interpreter=_pipeline_interpreters(settings),
                 secrets=_secrets(
@@ -120,6 +148,7 @@ async def open_services(
                 signing_key=signing_key,
                 variables=variables,
                 low_latency=low_latency,
+                close_engine=engine.close,
             )
             if settings.resource_sample_s > 0:
                 retention = timedelta(days=settings.resource_retention_days)

@@ -5,23 +5,24 @@ stdlib-only, never import tender, run on any Python 3.8+, and never contain two 
 row (Argo would read them as a template tag). It reads the step from the `TENDER_STEP` environment
 variable (JSON), calls the function, writes its outputs, and exits 0; on any failure it writes the
 reason to stderr (the traceback for user code, then one `tender: <message>` line) and exits 1.
+
+It runs before every step, so it imports only what a step needs (bench/README.md has its cost
+over a bare interpreter): `json`, `typing`, `functools`, `importlib.util` and `traceback` each
+cost the step milliseconds of imports (`json` pulls in `re` and `enum`). JSON goes through the C
+scanner and encoder that `json` itself uses (`_json`), modules are loaded with the functions
+`importlib.util` re-exports, and `traceback`, `shutil` and `site` are imported only when needed.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import io
-import json
 import os
-import shutil
-import site
 import sys
-import traceback
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # subscripted builtins fail at runtime before Python 3.9
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the runner never imports typing at run time
+    from collections.abc import Callable
+    from typing import Any
+
     Step = dict[str, Any]
     # (kind, destination, payload): kind "value" carries JSON text, kind "file" a source path.
     Write = tuple[str, str, str]
@@ -33,10 +34,71 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "array": (list,),
 }
+_JSON_SPACE = " \t\n\r"
+_CONSTANTS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
 class StepError(Exception):
     """A failure the runner reports as one `tender: <message>` line."""
+
+
+class _JsonContext:
+    """The settings `json.loads` hands the C scanner, by default."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = _CONSTANTS.__getitem__
+
+
+def _json_codec() -> tuple[Callable[[str], Any], Callable[[Any], str]]:
+    """`json.loads` and `json.dumps(value, allow_nan=False)`, by the C code behind them."""
+    try:
+        from _json import encode_basestring_ascii, make_encoder, make_scanner
+    except ImportError:  # another Python implementation: the json module itself
+        import json
+
+        return json.loads, lambda value: json.dumps(value, allow_nan=False)
+
+    # typeshed types the context as a scanner; the C code reads only the attributes above.
+    scan = make_scanner(_JsonContext())  # type: ignore[arg-type]
+
+    def loads(text: str) -> Any:
+        text = text.strip(_JSON_SPACE)
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            raise ValueError("expecting a JSON value") from None
+        if end != len(text):
+            raise ValueError(f"extra data at character {end}")
+        return value
+
+    def default(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    # markers, default, encoder, indent, separators, sort_keys, skipkeys, allow_nan
+    encode = make_encoder(
+        {}, default, encode_basestring_ascii, None, ": ", ", ", False, False, False
+    )
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return loads, dumps
+
+
+_loads, _dumps = _json_codec()
+
+
+def _print_exception(exc: BaseException, skip_frames: int = 0) -> None:
+    import traceback
+
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        tb = tb.tb_next if tb is not None else None
+    traceback.print_exception(type(exc), exc, tb)
 
 
 def _check_type(what: str, data_type: str, value: Any) -> None:
@@ -55,7 +117,7 @@ def _read_step() -> Step:
     if not text:
         raise StepError("the TENDER_STEP environment variable is not set")
     try:
-        step: Step = json.loads(text)
+        step: Step = _loads(text)
     except ValueError as exc:
         raise StepError(f"TENDER_STEP is not valid JSON: {exc}") from None
     missing = [key for key in _STEP_KEYS if key not in step]
@@ -70,20 +132,31 @@ def _prepare_paths(code_dir: str, deps_dir: str | None) -> None:
         raise StepError(f"code_dir {code_dir!r} is not a folder")
     before = list(sys.path)
     if deps_dir and os.path.isdir(deps_dir):
+        import site
+
         site.addsitedir(deps_dir)  # appends deps_dir and what its .pth files name
     added = [path for path in sys.path if path not in before]
     sys.path[:] = [code_dir, *added, *before]
     os.chdir(code_dir)
 
 
-def _call_user(what: str, thunk: Callable[[], Any]) -> Any:
+def _call_user(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run user code; if it raises, print its traceback without the runner's own frame."""
     try:
-        return thunk()
+        return function(*args, **kwargs)
     except (Exception, SystemExit) as exc:
-        tb = exc.__traceback__
-        traceback.print_exception(type(exc), exc, tb.tb_next if tb else None)
+        _print_exception(exc, skip_frames=1)
         raise StepError(f"{what} raised {type(exc).__name__}") from None
+
+
+def _module_loader() -> tuple[Callable[..., Any], Callable[[Any], Any]]:
+    """`spec_from_file_location` and `module_from_spec` without importing `importlib.util`."""
+    try:
+        from importlib._bootstrap import module_from_spec
+        from importlib._bootstrap_external import spec_from_file_location
+    except ImportError:
+        from importlib.util import module_from_spec, spec_from_file_location
+    return spec_from_file_location, module_from_spec
 
 
 def _load_function(code_dir: str, function_path: str, function_name: str) -> Callable[..., Any]:
@@ -97,12 +170,13 @@ def _load_function(code_dir: str, function_path: str, function_name: str) -> Cal
     module_name = stem.replace(os.sep, ".")
     if module_name in sys.modules:
         raise StepError(f"function_path {function_path!r} would shadow module {module_name!r}")
-    spec = importlib.util.spec_from_file_location(module_name, file)
+    spec_from_file_location, module_from_spec = _module_loader()
+    spec = spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise StepError(f"cannot load {function_path!r}")
-    module = importlib.util.module_from_spec(spec)
+    module = module_from_spec(spec)
     sys.modules[module_name] = module
-    _call_user(f"importing {function_path}", functools.partial(spec.loader.exec_module, module))
+    _call_user(f"importing {function_path}", spec.loader.exec_module, module)
     function: Callable[..., Any] | None = getattr(module, function_name, None)
     if not callable(function):
         raise StepError(f"{function_path!r} has no function named {function_name!r}")
@@ -119,7 +193,7 @@ def _decode_env_input(entry: dict[str, Any]) -> tuple[bool, Any]:
     if entry["encoding"] == "raw" and data_type == "string":
         return True, text
     try:
-        value = json.loads(text)
+        value = _loads(text)
     except ValueError:
         # A raw value comes from a Kubernetes Secret: name it, never print it.
         raise StepError(
@@ -155,8 +229,8 @@ def _plan_file(name: str, value: Any, destination: str, code_dir: str) -> Write:
 def _encode_value(name: str, data_type: str, value: Any) -> str:
     _check_type(f"output {name!r}", data_type, value)
     try:
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        return _dumps(value)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise StepError(f"output {name!r} is not JSON-serialisable: {exc}") from None
 
 
@@ -198,9 +272,12 @@ def _write_outputs(writes: list[Write]) -> None:
         if kind == "value":
             with open(destination, "w", encoding="utf-8") as file:
                 file.write(payload)  # no trailing newline: the file holds exactly the JSON text
-        elif os.path.realpath(payload) == os.path.realpath(destination):
+            continue
+        if os.path.realpath(payload) == os.path.realpath(destination):
             continue  # the function wrote straight to its output path
-        elif os.path.isdir(payload):
+        import shutil
+
+        if os.path.isdir(payload):
             shutil.copytree(payload, destination, dirs_exist_ok=True)
         else:
             shutil.copyfile(payload, destination)
@@ -213,13 +290,14 @@ def _run_step(step: Step) -> None:
     function = _load_function(code_dir, step["function_path"], step["function_name"])
     kwargs = _decode_inputs(step["inputs"])
     what = f"function {step['function_name']!r}"
-    result = _call_user(what, functools.partial(function, **kwargs))
+    result = _call_user(what, function, **kwargs)
     _write_outputs(_plan_outputs(step, result))
 
 
 def main() -> int:
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)  # stream the user's prints to the pod log
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)  # stream the user's prints to the pod log
     status = 1
     try:
         _run_step(_read_step())
@@ -227,7 +305,7 @@ def main() -> int:
     except StepError as exc:
         print(f"tender: {exc}", file=sys.stderr)
     except Exception as exc:
-        traceback.print_exc()
+        _print_exception(exc)
         print(f"tender: internal error in the step runner: {exc!r}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -80,15 +80,45 @@ async def read_endpoint_call(request: Request) -> EndpointCall:
     return EndpointCall(decoded, {}, len(body))
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What every call of one version of an endpoint needs, parsed once."""
+
+    pipeline: Pipeline
+    deployment: Deployment
+    declared: dict[str, _EndpointInput]
+
+
 class EndpointGates:
-    """One lock per deployment that runs one execution at a time, so that two calls cannot
-    both see none running and both start one. One per app: the gateway is one process."""
+    """Per app: one lock per deployment that runs one execution at a time, so that two calls
+    cannot both see none running and both start one; and each endpoint's definitions parsed once
+    per version (a deployment's name and last update: a changed mapping, or a pipeline deleted
+    and created again, makes a new deployment version)."""
 
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
+        self._prepared: dict[tuple[str, datetime], _Prepared] = {}
 
     def lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
+
+    async def prepared(self, services: Services, record: DeploymentRecord) -> _Prepared:
+        key = (record.name, record.updated_at)
+        found = self._prepared.get(key)
+        if found is None:
+            # A low-latency deployment's workers hold its pipeline: no query on the way to them.
+            pipeline = services.low_latency.pipeline(record.name) or await pipeline_of(
+                services, record
+            )
+            if pipeline is None:
+                raise ConflictError(
+                    f"the pipeline of {record.name!r} is gone", name="PipelineNotFound"
+                )
+            deployment = deployment_of(record)
+            found = _Prepared(pipeline, deployment, _endpoint_inputs(pipeline, deployment))
+            self._prepared = {k: v for k, v in self._prepared.items() if k[0] != record.name}
+            self._prepared[key] = found
+        return found
 
 
 async def trigger_endpoint(
@@ -104,12 +134,8 @@ async def trigger_endpoint(
         raise ConflictError(
             f"deployment {record.name!r} is {record.status}", name="DeploymentNotUp"
         )
-    deployment = deployment_of(record)
-    # A low-latency deployment's workers hold its pipeline: no query on the way to them.
-    pipeline = services.low_latency.pipeline(record.name) or await pipeline_of(services, record)
-    if pipeline is None:
-        raise ConflictError(f"the pipeline of {record.name!r} is gone", name="PipelineNotFound")
-    declared = _endpoint_inputs(pipeline, deployment)
+    prepared = await gates.prepared(services, record)
+    pipeline, deployment, declared = prepared.pipeline, prepared.deployment, prepared.declared
     _check_call(declared, call)
     if deployment.enable_parallel_executions is False:
         async with gates.lock(record.name):
@@ -219,6 +245,7 @@ async def _submit(
             engine_object_name(record), parameters, labels
         )
         name = submitted["metadata"]["name"]
+        services.expect_execution(name)
         created = datetime.fromisoformat(submitted["metadata"]["creationTimestamp"])
         execution = ExecutionRecord(
             id=name,
@@ -234,7 +261,7 @@ async def _submit(
             inputs=deployment_inputs(pipeline, deployment, given, files),
             outputs=deployment_outputs(pipeline, deployment, name, created),
         )
-        await services.in_store(services.executions.insert, execution)
+        await services.record_execution(execution, pipeline)
     except BaseException:
         await services.storage.delete_prefix(run_inputs_prefix(upload_id))
         raise

@@ -3,7 +3,7 @@ on this machine. Both implement the `Engine` protocol and raise the errors of `e
 
 from __future__ import annotations
 
-from gateway.engines.base import Engine, LogEntry, Manifest
+from gateway.engines.base import Engine, LogEntry, Manifest, WatchEvent, WorkflowList
 from gateway.engines.errors import (
     CronWorkflowNotFoundError,
     EngineError,
@@ -14,6 +14,7 @@ from gateway.engines.errors import (
     ManifestRefusedError,
     ObjectExistsError,
     ObjectNotFoundError,
+    WatchExpiredError,
     WorkflowNotFoundError,
     WorkflowStateError,
     WorkflowTemplateNotFoundError,
@@ -34,6 +35,9 @@ __all__ = [
     "ManifestRefusedError",
     "ObjectExistsError",
     "ObjectNotFoundError",
+    "WatchEvent",
+    "WatchExpiredError",
+    "WorkflowList",
     "WorkflowNotFoundError",
     "WorkflowStateError",
     "WorkflowTemplateNotFoundError",

@@ -7,9 +7,10 @@ shaped exactly as Argo's REST API shapes them (https://argo-workflows.readthedoc
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypedDict
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Protocol, TypedDict
 
-__all__ = ["Engine", "LogEntry", "Manifest"]
+__all__ = ["Engine", "LogEntry", "Manifest", "WatchEvent", "WorkflowList"]
 
 Manifest = dict[str, Any]  # an Argo object, shaped exactly as Argo's REST API shapes it
 
@@ -24,6 +25,22 @@ class LogEntry(TypedDict):
     content: str
 
 
+class WatchEvent(TypedDict):
+    """A change a reader can see, as a Kubernetes watch sends it.
+
+    `object` is the whole Workflow after the change, `metadata.resourceVersion` set. It is
+    shared with other watchers: read it, never change it.
+    """
+
+    type: Literal["ADDED", "MODIFIED", "DELETED"]
+    object: Manifest
+
+
+class WorkflowList(TypedDict):
+    items: list[Manifest]
+    resource_version: str  # where a watch that follows this listing starts
+
+
 class Engine(Protocol):
     """Runs Argo manifests. Errors are those of `gateway.engines.errors`."""
 
@@ -33,6 +50,24 @@ class Engine(Protocol):
 
     async def list_workflows(self, label_selector: str = "") -> list[Manifest]:
         """Workflows matching a Kubernetes label selector, newest first."""
+        ...
+
+    async def snapshot_workflows(self, label_selector: str = "") -> WorkflowList:
+        """The matching Workflows and the resource version they are current at."""
+        ...
+
+    def watch_workflows(
+        self, label_selector: str = "", resource_version: str = ""
+    ) -> AsyncIterator[WatchEvent]:
+        """Changes after `resource_version` (`""`: after this call), in order, until the caller
+        stops iterating or the engine closes the watch (the iteration then ends; watch again
+        from the last version seen).
+
+        Raises `WatchExpiredError` (Kubernetes' 410 Gone) when changes that old are no longer
+        held, or when the watcher fell too far behind: snapshot again and watch from there. An
+        engine may merge several changes of one Workflow into one event; it never reorders the
+        events of one Workflow.
+        """
         ...
 
     async def workflow_logs(self, name: str) -> list[LogEntry]: ...

@@ -11,6 +11,7 @@ EngineError
 │   └── ManifestRefusedError     (valid for Argo, but this engine does not support a field)
 ├── InvalidLabelSelectorError
 ├── WorkflowStateError           (an operation that the workflow's phase does not allow)
+├── WatchExpiredError            (a watch's resource version is too old: list again)
 └── EngineUnavailableError       (the engine cannot be reached or is not started)
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "ManifestRefusedError",
     "ObjectExistsError",
     "ObjectNotFoundError",
+    "WatchExpiredError",
     "WorkflowNotFoundError",
     "WorkflowStateError",
     "WorkflowTemplateNotFoundError",
@@ -86,6 +88,10 @@ class InvalidLabelSelectorError(EngineError):
 
 class WorkflowStateError(EngineError):
     pass
+
+
+class WatchExpiredError(EngineError):
+    """Kubernetes' `410 Gone` on a watch: the changes after this version are no longer held."""
 
 
 class EngineUnavailableError(EngineError):

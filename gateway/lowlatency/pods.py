@@ -143,6 +143,10 @@ class Pod:
             )
         )
 
+    def _log_lines(self, stream: str, lines: list[str]) -> None:
+        for line in lines:
+            self.log(line, stream)
+
     def send(self, call: WorkerCall) -> asyncio.Future[CallOutcome]:
         assert self._writer is not None
         answer: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
@@ -168,7 +172,7 @@ class Pod:
                 env=env,
                 deadline=None,
                 cancel=self._cancel,
-                on_line=lambda stream, line: self.log(line, stream),
+                on_lines=self._log_lines,
                 grace_seconds=_GRACE_S,
                 stdout_limit=0,
                 now=lambda: datetime.now(UTC),

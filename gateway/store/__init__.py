@@ -12,14 +12,17 @@ from gateway.store.executions import ExecutionRepository
 from gateway.store.logs import StepLogRepository
 from gateway.store.objects import CronWorkflowRepository, WorkflowTemplateRepository
 from gateway.store.pipelines import PipelineRepository
+from gateway.store.processes import StepProcessRepository
 from gateway.store.records import (
     DeploymentRecord,
     ExecutionRecord,
     LogLine,
     ObjectRecord,
     PipelineRecord,
+    StepProcess,
     WorkerLogLine,
     WorkflowRecord,
+    WorkflowStatus,
 )
 from gateway.store.tokens import TokenRepository
 from gateway.store.worker_logs import WorkerLogRepository
@@ -38,10 +41,13 @@ __all__ = [
     "PipelineRecord",
     "PipelineRepository",
     "StepLogRepository",
+    "StepProcess",
+    "StepProcessRepository",
     "TokenRepository",
     "WorkerLogLine",
     "WorkerLogRepository",
     "WorkflowRecord",
     "WorkflowRepository",
+    "WorkflowStatus",
     "WorkflowTemplateRepository",
 ]

@@ -7,8 +7,10 @@ callers go through `asyncio.to_thread` (aiosqlite/asyncpg are not dependencies).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from alembic.config import Config
 from sqlalchemy import ColumnElement, Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.store.writer import StoreWriter
 
 __all__ = ["Database", "create_db_engine", "date_text"]
 
@@ -58,17 +62,40 @@ def date_text(column: Any, dialect: str) -> ColumnElement[str]:
 
 
 class Database:
-    """The store's connection pool; `transaction()` is one unit of work (commit or rollback)."""
+    """The store's connection pool; `transaction()` is one unit of work (commit or rollback).
+
+    `writer` runs the hot writes on one thread, several per transaction (`writer.py`).
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_db_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._local = threading.local()
+
+    @cached_property
+    def writer(self) -> StoreWriter:
+        return StoreWriter(self)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """A new transaction, or the current batch's when the writer runs this call."""
+        shared: Session | None = getattr(self._local, "batch", None)
+        if shared is not None:
+            yield shared
+            return
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Until the block ends, `transaction()` on this thread joins one transaction."""
+        with self._sessions.begin() as session:
+            self._local.batch = session
+            try:
+                yield
+            finally:
+                self._local.batch = None
 
     def upgrade(self, revision: str = "heads") -> None:
         """Run the Alembic migrations up to `revision` with a Config built here (no alembic.ini)."""
@@ -79,4 +106,6 @@ class Database:
             command.upgrade(config, revision)
 
     def dispose(self) -> None:
+        if "writer" in self.__dict__:
+            self.writer.close()
         self.engine.dispose()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, cast, insert, select, update
+from sqlalchemy import Text, bindparam, cast, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.db import Database, date_text
@@ -14,6 +13,23 @@ from gateway.store.records import FINISHED_STATUSES, ExecutionRecord
 from gateway.store.tables import ExecutionRow
 
 __all__ = ["ExecutionRepository"]
+
+# Built once: constructing a statement costs more than running it on SQLite.
+_INSERT = insert(ExecutionRow)
+# Several gateways may write the same change (each follows the engine's watch): one that lags
+# behind must never turn an ended execution back into a running one.
+_UPDATE_STATE = (
+    update(ExecutionRow)
+    .where(ExecutionRow.id == bindparam("key"))
+    # Not `not_in`: its expanding parameter cannot go with executemany.
+    .where(*(ExecutionRow.status != status for status in sorted(FINISHED_STATUSES)))
+    .values(
+        status=bindparam("new_status"),
+        end_date=bindparam("new_end_date"),
+        steps=bindparam("new_steps"),
+        outputs=bindparam("new_outputs"),
+    )
+)
 
 
 def _summary_columns(dialect: str) -> tuple[Any, ...]:
@@ -36,9 +52,10 @@ class ExecutionRepository:
         self._db = db
 
     def insert(self, record: ExecutionRecord) -> None:
-        """One per endpoint call: a Core insert, a quarter of the ORM's cost."""
-        with self._db.engine.begin() as connection:
-            connection.execute(insert(ExecutionRow), [record.__dict__])
+        """One per endpoint call: a Core insert, a quarter of the ORM's cost (in the writer's
+        batch when the store writer runs it)."""
+        with self._db.transaction() as session:
+            session.connection().execute(_INSERT, [record.__dict__])
 
     def insert_new(self, record: ExecutionRecord) -> bool:
         """Store an execution whose id the gateway made up; False if that id is taken."""
@@ -53,21 +70,28 @@ class ExecutionRepository:
             row = session.get(ExecutionRow, execution_id)
             return None if row is None else _to_record(row)
 
-    def update_state(
-        self,
-        execution_id: str,
-        *,
-        status: str,
-        end_date: datetime | None,
-        steps: list[dict[str, Any]],
-        outputs: list[dict[str, Any]],
-    ) -> None:
-        # One UPDATE: an execution deleted meanwhile is no error (nothing left to update).
-        changes = {"status": status, "end_date": end_date, "steps": steps, "outputs": outputs}
+    def update_states(self, records: list[ExecutionRecord]) -> None:
+        """Write the state (status, end date, steps, outputs) of each record, in one statement;
+        an execution that already ended in the store is left as it is, and one deleted
+        meanwhile is no error (nothing left to update)."""
+        rows = [
+            {
+                "key": r.id,
+                "new_status": r.status,
+                "new_end_date": r.end_date,
+                "new_steps": r.steps,
+                "new_outputs": r.outputs,
+            }
+            for r in records
+        ]
+        if rows:
+            with self._db.transaction() as session:
+                session.connection().execute(_UPDATE_STATE, rows)
+
+    def unfinished(self) -> list[ExecutionRecord]:
+        query = select(ExecutionRow).where(ExecutionRow.status.not_in(FINISHED_STATUSES))
         with self._db.transaction() as session:
-            session.execute(
-                update(ExecutionRow).where(ExecutionRow.id == execution_id).values(**changes)
-            )
+            return [_to_record(row) for row in session.scalars(query)]
 
     def list_summaries(self, pipeline_name: str) -> list[dict[str, Any]]:
         """The SDK's ``list_pipeline_executions`` items, newest first, straight from the columns.

@@ -12,6 +12,9 @@ from gateway.store.tables import StepLogRow
 
 __all__ = ["StepLogRepository"]
 
+# Built once: constructing a statement costs more than running it on SQLite.
+_INSERT = insert(StepLogRow)
+
 
 class StepLogRepository:
     def __init__(self, db: Database) -> None:
@@ -32,7 +35,7 @@ class StepLogRepository:
             for line in lines
         ]
         with self._db.transaction() as session:
-            session.execute(insert(StepLogRow), rows)
+            session.connection().execute(_INSERT, rows)
 
     def list(self, workflow_name: str) -> list[LogLine]:
         """A workflow's lines in the order they were written."""

@@ -14,8 +14,10 @@ __all__ = [
     "LogLine",
     "ObjectRecord",
     "PipelineRecord",
+    "StepProcess",
     "WorkerLogLine",
     "WorkflowRecord",
+    "WorkflowStatus",
 ]
 
 
@@ -30,6 +32,28 @@ class WorkflowRecord:
     phase: str
     created_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WorkflowStatus:
+    """What changes while a Workflow runs: written at each change a reader can see."""
+
+    name: str
+    labels: dict[str, str]
+    status: dict[str, Any]  # without `storedWorkflowTemplateSpec`, which never changes
+    phase: str
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StepProcess:
+    """A step's process group, recorded while it runs (the embedded engine)."""
+
+    workflow_name: str
+    node_id: str
+    workflow_uid: str
+    pgid: int
+    started_at: datetime
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ __all__ = [
     "ResourceSampleRow",
     "SigningKeyRow",
     "StepLogRow",
+    "StepProcessRow",
     "UTCDateTime",
     "WorkerLogRow",
     "WorkflowRow",
@@ -86,6 +87,20 @@ class WorkflowRow(Base):
     phase: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[datetime | None]
+    # status.storedWorkflowTemplateSpec: written once, out of the status written at each change.
+    template_spec: Mapped[dict[str, Any] | None]
+
+
+class StepProcessRow(Base):
+    """A running step's process group (the embedded engine), so that a restart can kill it."""
+
+    __tablename__ = "step_processes"
+
+    workflow_name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(253), primary_key=True)
+    workflow_uid: Mapped[str] = mapped_column(String(36))
+    pgid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
 
 
 class WorkflowTemplateRow(Base):

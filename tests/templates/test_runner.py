@@ -411,10 +411,10 @@ def test_function_path_escaping_code_dir_is_refused(step: Step, relative: bool) 
 
 
 def test_function_path_shadowing_a_loaded_module_is_refused(step: Step) -> None:
-    step.write_code("json.py", "def f():\n    return None\n")
-    result = step.run(function_path="json.py")
+    step.write_code("os.py", "def f():\n    return None\n")
+    result = step.run(function_path="os.py")
     assert result.returncode == 1
-    assert "would shadow module 'json'" in result.stderr
+    assert "would shadow module 'os'" in result.stderr
 
 
 def test_missing_function_name_is_reported(step: Step) -> None:

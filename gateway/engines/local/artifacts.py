@@ -32,8 +32,10 @@ __all__ = [
     "ArtifactRepository",
     "artifact_location",
     "is_archived",
+    "is_tarball",
     "load_artifact",
     "save_artifact",
+    "unpack",
 ]
 
 _STORAGE_ERRORS = (InvalidKeyError, KeyConflictError, StorageUnavailableError, OSError)
@@ -159,13 +161,13 @@ def load_artifact(source: Path, destination: Path, archive: dict[str, Any] | Non
     _remove(destination)
     if source.is_dir():
         shutil.copytree(source, destination)
-    elif "none" not in (archive or {}) and ("tar" in (archive or {}) or _is_tarball(source)):
-        _unpack(source, destination)
+    elif "none" not in (archive or {}) and ("tar" in (archive or {}) or is_tarball(source)):
+        unpack(source, destination)
     else:
         shutil.copy2(source, destination)
 
 
-def _is_tarball(path: Path) -> bool:
+def is_tarball(path: Path) -> bool:
     with path.open("rb") as handle:
         if handle.read(2) != b"\x1f\x8b":
             return False
@@ -176,7 +178,8 @@ def _is_tarball(path: Path) -> bool:
         return False
 
 
-def _unpack(source: Path, destination: Path) -> None:
+def unpack(source: Path, destination: Path) -> None:
+    """Extract a tar.gz at `destination`; an archive of one entry becomes that entry."""
     with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
         with tarfile.open(source, "r:gz") as tar:
             tar.extractall(scratch, filter="data")

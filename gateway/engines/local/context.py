@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from gateway.engines.base import Manifest
 from gateway.engines.local.artifacts import ArtifactRepository
 from gateway.engines.local.clock import Clock
 from gateway.engines.local.naming import node_id
+from gateway.engines.local.scripts import CompiledScripts
 from gateway.engines.local.settings import InterpreterResolver, LocalEngineSettings, SecretLookup
 from gateway.engines.local.status import finish_node, new_node
+from gateway.engines.local.unpacked import UnpackedArchives
 from gateway.store.records import LogLine
 
-__all__ = ["Call", "Deadline", "EngineServices", "Execute", "WorkflowRun"]
+__all__ = ["Call", "Deadline", "EngineServices", "Execute", "ProcessBook", "WorkflowRun"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,12 @@ class Call:
 Execute = Callable[["WorkflowRun", Call], Awaitable[Manifest]]
 
 
+class ProcessBook(Protocol):
+    """Where the engine records the process groups of running steps (the store)."""
+
+    def started(self, run: WorkflowRun, node_id: str, pgid: int, started_at: datetime) -> None: ...
+
+
 @dataclass(frozen=True)
 class EngineServices:
     settings: LocalEngineSettings
@@ -49,6 +58,9 @@ class EngineServices:
     processes: asyncio.Semaphore
     save_logs: Callable[[Sequence[LogLine]], Awaitable[None]]
     artifacts: ArtifactRepository
+    process_book: ProcessBook
+    unpacked: UnpackedArchives
+    scripts: CompiledScripts
 
 
 @dataclass

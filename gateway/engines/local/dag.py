@@ -98,16 +98,23 @@ async def run_dag(
     pending = list(dag.tasks)
     running: dict[asyncio.Task[Manifest], str] = {}
     halted = False
-    while True:
-        halted = _schedule(dag, pending, running, halted)
-        if not running:
-            break
-        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for finished in done:
-            name = running.pop(finished)
-            dag.results[name] = finished.result()
-            if dag.fail_fast and is_failure(dag.results[name]["phase"]):
-                halted = halted or not dag.is_handled(name)
+    try:
+        while True:
+            halted = _schedule(dag, pending, running, halted)
+            if not running:
+                break
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for finished in done:
+                name = running.pop(finished)
+                dag.results[name] = finished.result()
+                if dag.fail_fast and is_failure(dag.results[name]["phase"]):
+                    halted = halted or not dag.is_handled(name)
+    except asyncio.CancelledError:
+        # `asyncio.wait` leaves its tasks running: the tasks' steps must die with the DAG.
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
     _finish(dag)
 
 

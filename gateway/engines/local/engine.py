@@ -2,37 +2,44 @@
 
 Create it with the store's `Database` and settings, `await start()` it (recovers what a previous
 process left, starts the cron scheduler), and `await close()` it (kills running steps; their
-workflows end in `Error`). Store calls run in a thread, one writer at a time.
+workflows end in `Error`). Writes go through the store's writer thread (batched); reads run in
+worker threads. Running Workflows live in `runs.RunningWorkflows`; their changes reach watchers
+through `events.EventLog`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
 
-from gateway.engines.base import LogEntry, Manifest
+from gateway.engines.base import LogEntry, Manifest, WatchEvent, WorkflowList
 from gateway.engines.errors import (
     EngineUnavailableError,
-    ManifestInvalidError,
     ObjectExistsError,
     WorkflowNotFoundError,
     WorkflowStateError,
-    WorkflowTemplateNotFoundError,
 )
 from gateway.engines.label_selector import parse_label_selector
 from gateway.engines.local.artifacts import ArtifactRepository
-from gateway.engines.local.clock import Clock, SystemClock, format_log_time, format_time
-from gateway.engines.local.context import EngineServices, WorkflowRun
+from gateway.engines.local.clock import Clock, SystemClock, format_log_time
+from gateway.engines.local.context import EngineServices
+from gateway.engines.local.events import EventLog
 from gateway.engines.local.objects import generate_name, new_object, set_phase_labels
-from gateway.engines.local.persistence import Saver, mark_interrupted, to_record
+from gateway.engines.local.persistence import StatusSaver, mark_interrupted, to_record
+from gateway.engines.local.recovery import (
+    ProcessBook,
+    kill_leftover_groups,
+    remove_work_dirs,
+    spooled_lines,
+)
+from gateway.engines.local.runs import RunningWorkflows
 from gateway.engines.local.scheduler.cron import CronCatalog
+from gateway.engines.local.scripts import CompiledScripts
 from gateway.engines.local.settings import (
     InterpreterResolver,
     LocalEngineSettings,
@@ -40,17 +47,18 @@ from gateway.engines.local.settings import (
     resolve_default_interpreter,
 )
 from gateway.engines.local.specs import apply_template_defaults, merge_template_spec
-from gateway.engines.local.support import WORKFLOW, WORKFLOW_TEMPLATE, check_supported
+from gateway.engines.local.support import WORKFLOW, check_supported
+from gateway.engines.local.templates import TemplateCatalog
+from gateway.engines.local.unpacked import UnpackedArchives
 from gateway.engines.local.validation import validate_metadata, validate_spec
-from gateway.engines.local.variables import workflow_scope
-from gateway.engines.local.workflow import run_workflow, stop_message
+from gateway.engines.local.workflow import stop_message
 from gateway.storage import LocalStorage, Storage
 from gateway.store import (
     CronWorkflowRepository,
     Database,
     LogLine,
-    ObjectRecord,
     StepLogRepository,
+    StepProcessRepository,
     WorkflowRepository,
     WorkflowTemplateRepository,
 )
@@ -60,16 +68,7 @@ __all__ = ["LocalEngine"]
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 RESTARTED_MESSAGE = "the local engine restarted while the workflow was running"
-CLOSED_MESSAGE = "the local engine was shut down while the workflow was running"
 _TEMPLATE_LABEL = "workflows.argoproj.io/workflow-template"
-
-
-@dataclass
-class _Active:
-    run: WorkflowRun
-    saver: Saver
-    created_at: datetime
-    task: asyncio.Task[None] | None = None
 
 
 class LocalEngine:
@@ -87,24 +86,29 @@ class LocalEngine:
         self.settings = settings
         self._artifacts = ArtifactRepository(artifacts or LocalStorage(settings.artifacts_root))
         self.clock: Clock = clock or SystemClock()
+        self._db = db
         self._workflows = WorkflowRepository(db)
-        self._templates = WorkflowTemplateRepository(db)
         self._logs = StepLogRepository(db)
+        self._processes = StepProcessRepository(db)
         self._secrets = secrets
         self._resolve_interpreter = resolve_interpreter
-        self._active: dict[str, _Active] = {}
-        self._writer: asyncio.Lock | None = None
-        self._services: EngineServices | None = None
-        self._slots: asyncio.Semaphore | None = None
+        self._events = EventLog()
+        self._running: RunningWorkflows | None = None
+        self.templates = TemplateCatalog(
+            WorkflowTemplateRepository(db),
+            self.clock,
+            settings.namespace,
+            read=self._read,
+            write=self._write,
+        )
+        self._closed = False
         self.crons = CronCatalog(CronWorkflowRepository(db), self, self.clock, settings.namespace)
 
     # lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Recover what a previous process left behind and start the cron scheduler."""
-        self._writer = asyncio.Lock()
-        self._slots = asyncio.Semaphore(self.settings.max_workflows)
-        self._services = EngineServices(
+        services = EngineServices(
             settings=self.settings,
             clock=self.clock,
             secrets=self._secrets,
@@ -112,22 +116,26 @@ class LocalEngine:
             processes=asyncio.Semaphore(self.settings.max_processes),
             save_logs=self._save_logs,
             artifacts=self._artifacts,
+            process_book=ProcessBook(self._db, self._processes),
+            unpacked=UnpackedArchives(self.settings.unpacked_dir),
+            scripts=CompiledScripts(self.settings.data_dir / "scripts"),
         )
+        saver = StatusSaver(lambda statuses: self._write(self._workflows.save_statuses, statuses))
         await asyncio.to_thread(self.settings.work_dir.mkdir, parents=True, exist_ok=True)
         await asyncio.to_thread(self.settings.artifacts_root.mkdir, parents=True, exist_ok=True)
+        self._running = RunningWorkflows(self.settings, self.clock, self._events, saver, services)
         await self._recover()
         self.crons.start()
 
     async def close(self) -> None:
-        """Kill every running step; running workflows end in `Error`, pending ones stay queued."""
+        """Kill every running step; running workflows end in `Error`, pending ones stay queued.
+        Watches end after the last change. Closing twice is harmless."""
+        if self._closed or self._running is None:
+            return
+        self._closed = True
         await self.crons.close()
-        for active in list(self._active.values()):
-            if active.task is not None:
-                active.task.cancel()
-        for active in list(self._active.values()):
-            if active.task is not None:
-                await asyncio.gather(active.task, return_exceptions=True)
-        self._services = None
+        await self._running.close()
+        self._events.close()
 
     async def __aenter__(self) -> LocalEngine:
         await self.start()
@@ -137,19 +145,52 @@ class LocalEngine:
         await self.close()
 
     async def _recover(self) -> None:
+        """Kill the steps a crashed engine left, keep the lines they wrote, end its running
+        workflows in `Error` and queue its pending ones again."""
+        recorded = await self._read(self._processes.list)
+        killed = await asyncio.to_thread(kill_leftover_groups, recorded)
+        if killed:
+            _log.warning("killed %d step process groups left by a previous engine", len(killed))
         now = self.clock.now()
-        for record in await self._db(self._workflows.list_in_phases, ["Running", "Pending"]):
+        pending = []
+        for record in await self._read(self._workflows.list_in_phases, ["Running", "Pending"]):
             workflow = {**record.manifest, "status": record.status}
-            if record.phase == "Running":
-                mark_interrupted(workflow, RESTARTED_MESSAGE, now)
-                await self._db(self._workflows.save, to_record(workflow, record.created_at, now))
-            else:
-                spec = await self._effective_spec(workflow)
-                self._launch(workflow, spec, record.created_at)
+            if record.phase == "Pending":
+                pending.append((workflow, record.created_at))
+                continue
+            lines = await asyncio.to_thread(spooled_lines, self.settings.work_dir, record.name)
+            await self._write(self._logs.append, lines)
+            mark_interrupted(workflow, RESTARTED_MESSAGE, now)
+            await self._write(self._workflows.save, to_record(workflow, record.created_at, now))
+        await self._write(self._processes.clear)
+        if not self.settings.keep_work_dirs:
+            await asyncio.to_thread(remove_work_dirs, self.settings.work_dir)
+        running = self._running_or_fail()
+        for workflow, created_at in pending:
+            running.launch(workflow, await self._effective_spec(workflow), created_at)
+
+    def _running_or_fail(self) -> RunningWorkflows:
+        if self._running is None or self._closed:
+            raise EngineUnavailableError("the local engine is not started")
+        return self._running
+
+    async def _read(self, function: Callable[..., T], *args: Any) -> T:
+        """A store read, in a worker thread (SQLite in WAL mode: readers never wait)."""
+        return await asyncio.to_thread(function, *args)
+
+    async def _write(self, function: Callable[..., T], *args: Any) -> T:
+        """A store write, on the store's writer thread, batched with others."""
+        if self._running is None:
+            raise EngineUnavailableError("the local engine is not started")
+        return await self._db.writer.run(function, *args)
+
+    async def _save_logs(self, lines: Sequence[LogLine]) -> None:
+        await self._write(self._logs.append, lines)
 
     # workflows ---------------------------------------------------------------------------------
 
     async def submit_workflow(self, manifest: Manifest) -> Manifest:
+        running = self._running_or_fail()
         check_supported(manifest, WORKFLOW)
         validate_metadata(manifest, "Workflow")
         now = self.clock.now()
@@ -168,8 +209,9 @@ class LocalEngine:
             workflow["status"]["storedWorkflowTemplateSpec"] = spec
         set_phase_labels(workflow, "Pending")
         await self._insert(workflow, now)
-        active = self._launch(workflow, spec, now)
-        return _copy(active.run.workflow)
+        running.publish_new(workflow)
+        run = running.launch(workflow, spec, now)
+        return _copy(run.workflow)
 
     async def _insert(self, workflow: Manifest, now: datetime) -> None:
         metadata = workflow["metadata"]
@@ -177,7 +219,8 @@ class LocalEngine:
         for _ in range(10):
             if not explicit:
                 metadata["name"] = generate_name(metadata["generateName"])
-            if await self._db(self._workflows.insert, to_record(workflow, now, None)):
+            record = to_record(workflow, now, None, copy=False)  # launched once written
+            if await self._write(self._workflows.insert, record):
                 return
             if explicit:
                 raise ObjectExistsError("Workflow", metadata["name"])
@@ -190,140 +233,60 @@ class LocalEngine:
             return apply_template_defaults(stored)
         if "workflowTemplateRef" in spec:
             name = spec["workflowTemplateRef"].get("name", "")
-            record = await self._db(self._templates.get, name)
-            if record is None:
-                raise WorkflowTemplateNotFoundError(name)
-            spec = merge_template_spec(record.manifest["spec"], spec)
+            spec = merge_template_spec((await self.templates.shared(name))["spec"], spec)
         return apply_template_defaults(spec)
 
-    def _launch(self, workflow: Manifest, spec: Manifest, created_at: datetime) -> _Active:
-        if self._services is None:
-            raise EngineUnavailableError("the local engine is not started")
-        holder: list[_Active] = []
-        saver = Saver(lambda: self._save(holder[0]))
-        run = WorkflowRun(workflow, spec, self._services, saver.mark)
-        run.scope = workflow_scope(workflow, spec)
-        active = _Active(run, saver, created_at)
-        holder.append(active)
-        self._active[run.name] = active
-        active.task = asyncio.create_task(self._drive(active), name=f"workflow {run.name}")
-        return active
-
-    async def _drive(self, active: _Active) -> None:
-        run = active.run
-        assert self._slots is not None
-        try:
-            if await self._wait_for_slot(run):
-                try:
-                    await self._execute(active)
-                finally:
-                    self._slots.release()
-            else:
-                self._finish(run, "Failed", run.stop_message)
-        except asyncio.CancelledError:
-            if run.status["phase"] == "Running":
-                mark_interrupted(run.workflow, CLOSED_MESSAGE, self.clock.now())
-            raise
-        finally:
-            await asyncio.shield(self._settle(active))
-
-    async def _wait_for_slot(self, run: WorkflowRun) -> bool:
-        """Wait `Pending` for a workflow slot; False if the workflow was stopped meanwhile."""
-        assert self._slots is not None
-        acquire = asyncio.create_task(self._slots.acquire())
-        stopped = asyncio.create_task(run.stop.wait())
-        await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if not acquire.done():
-            acquire.cancel()
-            return False
-        if run.stop.is_set():
-            self._slots.release()
-            return False
-        return True
-
-    async def _execute(self, active: _Active) -> None:
-        run = active.run
-        run.status["phase"] = "Running"
-        run.status["startedAt"] = format_time(self.clock.now())
-        set_phase_labels(run.workflow, "Running")
-        run.on_change()
-        try:
-            phase, message = await run_workflow(run)
-        except Exception as exc:  # the workflow must end; the traceback goes to the log
-            _log.exception("workflow %s failed inside the local engine", run.name)
-            phase, message = "Error", f"local engine error: {exc}"
-        self._finish(run, phase, message)
-
-    def _finish(self, run: WorkflowRun, phase: str, message: str | None) -> None:
-        run.status["phase"] = phase
-        run.status["finishedAt"] = format_time(self.clock.now())
-        if run.status.get("startedAt") is None:
-            run.status["startedAt"] = run.status["finishedAt"]
-        if message:
-            run.status["message"] = message
-        set_phase_labels(run.workflow, phase)
-
-    async def _settle(self, active: _Active) -> None:
-        name = active.run.name
-        await active.saver.flush()
-        if active.run.status["phase"] in ("Succeeded", "Failed", "Error"):
-            self._active.pop(name, None)
-            if not self.settings.keep_work_dirs:
-                await asyncio.to_thread(shutil.rmtree, self.settings.work_dir / name, True)
-        elif self._active.get(name) is active:
-            self._active.pop(name, None)  # cancelled while pending: stays queued in the store
-
-    async def _save(self, active: _Active) -> None:
-        workflow = active.run.workflow
-        finished = workflow["status"].get("finishedAt")
-        finished_at = self.clock.now() if finished else None
-        await self._db(self._workflows.save, to_record(workflow, active.created_at, finished_at))
-
-    async def _save_logs(self, lines: Sequence[LogLine]) -> None:
-        await self._db(self._logs.append, lines)
-
-    async def _db(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a store call in a thread; writes and reads share one lock (SQLite has one writer)."""
-        if self._writer is None:
-            raise EngineUnavailableError("the local engine is not started")
-        async with self._writer:
-            return await asyncio.to_thread(function, *args)
-
     async def get_workflow(self, name: str) -> Manifest:
-        active = self._active.get(name)
-        if active is not None:
-            return _copy(active.run.workflow)
-        record = await self._db(self._workflows.get, name)
+        if self._running is not None and (run := self._running.get(name)) is not None:
+            return _copy(run.workflow)
+        record = await self._read(self._workflows.get, name)
         if record is None:
             raise WorkflowNotFoundError(name)
         return {**record.manifest, "status": record.status}
 
-    async def wait_for_workflow(self, name: str, poll_seconds: float = 0.02) -> Manifest:
+    async def wait_for_workflow(self, name: str, poll_seconds: float = 0.0) -> Manifest:
         """Not part of the protocol: wait until the workflow is completed and return it."""
-        while (active := self._active.get(name)) is not None and active.task is not None:
-            await asyncio.wait({active.task}, timeout=poll_seconds)
+        del poll_seconds  # kept for callers of the polling version: completion is awaited
+        if self._running is not None:
+            await self._running.wait(name)
         return await self.get_workflow(name)
 
     async def list_workflows(self, label_selector: str = "") -> list[Manifest]:
+        return (await self.snapshot_workflows(label_selector))["items"]
+
+    async def snapshot_workflows(self, label_selector: str = "") -> WorkflowList:
+        """Running Workflows are copied before the store is read, at the version returned: one
+        that ends meanwhile has its final status in the store already (`runs.py`)."""
         selector = parse_label_selector(label_selector)
-        summaries = await self._db(self._workflows.list_summaries)
-        names = [name for name, labels, _ in summaries if selector.matches(labels)]
-        stored = {r.name: r for r in await self._db(self._workflows.get_many, names)}
-        found = []
-        for name in names:
-            if (active := self._active.get(name)) is not None:
-                found.append(_copy(active.run.workflow))
+        running = self._running_or_fail()
+        version = self._events.version
+        live = {}
+        for name in running.names():
+            copy = running.published(name)
+            if copy is not None and selector.matches(copy["metadata"].get("labels") or {}):
+                live[name] = copy
+        summaries = await self._read(self._workflows.list_summaries)
+        wanted = [n for n, labels, _ in summaries if n not in live and selector.matches(labels)]
+        stored = {r.name: r for r in await self._read(self._workflows.get_many, wanted)}
+        items = []
+        for name, _, _ in summaries:
+            if name in live:
+                items.append(live[name])
             elif (record := stored.get(name)) is not None:
-                found.append({**record.manifest, "status": record.status})
-        return found
+                items.append({**record.manifest, "status": record.status})
+        return WorkflowList(items=items, resource_version=version)
+
+    def watch_workflows(
+        self, label_selector: str = "", resource_version: str = ""
+    ) -> AsyncIterator[WatchEvent]:
+        return self._events.watch(label_selector, resource_version)
 
     async def workflow_logs(self, name: str) -> list[LogEntry]:
         await self.get_workflow(name)
-        lines = await self._db(self._logs.list, name)
-        active = self._active.get(name)
-        if active is not None:
-            lines += [line for buffer in active.run.live_logs.values() for line in buffer]
+        lines = await self._read(self._logs.list, name)
+        run = self._running.get(name) if self._running is not None else None
+        if run is not None:
+            lines += [line for buffer in list(run.live_logs.values()) for line in buffer]
         return [
             LogEntry(
                 node_id=line.node_id,
@@ -337,72 +300,50 @@ class LocalEngine:
 
     async def stop_workflow(self, name: str, message: str | None = None) -> Manifest:
         """Like `argo stop`: kill running steps, run exit handlers, end `Failed`."""
-        active = self._active.get(name)
-        if active is None:
+        run = self._running.get(name) if self._running is not None else None
+        if run is None:
             workflow = await self.get_workflow(name)
             raise WorkflowStateError(
                 f"cannot stop workflow {name!r}: it is {workflow['status'].get('phase')}"
             )
-        active.run.workflow["spec"]["shutdown"] = "Stop"
-        active.run.request_stop(stop_message(), message or stop_message())
-        active.run.on_change()
-        return _copy(active.run.workflow)
+        # A new spec object: published copies share the old one, which must not change.
+        run.workflow["spec"] = {**run.workflow["spec"], "shutdown": "Stop"}
+        run.request_stop(stop_message(), message or stop_message())
+        run.on_change()
+        created = datetime.fromisoformat(run.workflow["metadata"]["creationTimestamp"])
+        await self._write(self._workflows.save, to_record(run.workflow, created, None))
+        return _copy(run.workflow)
 
     async def delete_workflow(self, name: str) -> None:
-        active = self._active.get(name)
-        if active is not None and active.task is not None:
-            active.task.cancel()
-            await asyncio.gather(active.task, return_exceptions=True)
-        if not await self._db(self._workflows.delete, name):
+        running = self._running_or_fail()
+        last = running.published(name)
+        await running.cancel(name)
+        if last is None:
+            record = await self._read(self._workflows.get, name)
+            last = None if record is None else {**record.manifest, "status": record.status}
+        if not await self._write(self._workflows.delete, name):
             raise WorkflowNotFoundError(name)
+        if last is not None:
+            running.publish_deleted(last)
 
-    # workflow templates ------------------------------------------------------------------------
+    # workflow templates: see templates.py -----------------------------------------------------
 
     async def create_workflow_template(self, manifest: Manifest) -> Manifest:
-        template = self._checked_template(manifest)
-        if "name" not in template["metadata"]:
-            raise ManifestInvalidError("metadata.name", "is required")
-        now = self.clock.now()
-        template = new_object(template, self.settings.namespace, now)
-        record = ObjectRecord(
-            template["metadata"]["name"],
-            self.settings.namespace,
-            template["metadata"]["uid"],
-            template,
-            now,
-        )
-        if not await self._db(self._templates.insert, record):
-            raise ObjectExistsError("WorkflowTemplate", record.name)
-        return template
+        return await self.templates.create(manifest)
 
     async def update_workflow_template(self, manifest: Manifest) -> Manifest:
-        template = self._checked_template(manifest)
-        name = template["metadata"].get("name", "")
-        current = await self.get_workflow_template(name)
-        updated = {**template, "metadata": {**template["metadata"], **_server_metadata(current)}}
-        await self._db(self._templates.replace, name, updated)
-        return updated
-
-    def _checked_template(self, manifest: Manifest) -> Manifest:
-        check_supported(manifest, WORKFLOW_TEMPLATE)
-        validate_metadata(manifest, "WorkflowTemplate")
-        validate_spec(apply_template_defaults(manifest["spec"]), "spec", needs_entrypoint=False)
-        return manifest
+        return await self.templates.update(manifest)
 
     async def get_workflow_template(self, name: str) -> Manifest:
-        record = await self._db(self._templates.get, name)
-        if record is None:
-            raise WorkflowTemplateNotFoundError(name)
-        return record.manifest
+        return await self.templates.get(name)
 
     async def delete_workflow_template(self, name: str) -> None:
-        if not await self._db(self._templates.delete, name):
-            raise WorkflowTemplateNotFoundError(name)
+        await self.templates.delete(name)
 
     async def submit_from_template(
         self, name: str, parameters: dict[str, str], labels: dict[str, str]
     ) -> Manifest:
-        await self.get_workflow_template(name)
+        await self.templates.shared(name)
         manifest: Manifest = {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Workflow",
@@ -436,8 +377,8 @@ class LocalEngine:
         return await self.crons.set_suspend(name, False)
 
     async def run_in_store(self, function: Callable[..., T], *args: Any) -> T:
-        """For the cron catalog: the same single-writer path to the store."""
-        return await self._db(function, *args)
+        """For the cron catalog: the store's writer, as for the engine's own writes."""
+        return await self._write(function, *args)
 
 
 def _apply_workflow_metadata(workflow: Manifest, spec: Manifest) -> None:
@@ -448,11 +389,6 @@ def _apply_workflow_metadata(workflow: Manifest, spec: Manifest) -> None:
     for key in ("labels", "annotations"):
         if extra.get(key):
             metadata[key] = {**(metadata.get(key) or {}), **extra[key]}
-
-
-def _server_metadata(current: Manifest) -> dict[str, Any]:
-    keys = ("uid", "namespace", "creationTimestamp")
-    return {k: current["metadata"][k] for k in keys if k in current["metadata"]}
 
 
 def _copy(manifest: Manifest) -> Manifest:

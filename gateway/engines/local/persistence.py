@@ -1,9 +1,11 @@
-"""Keeping a running Workflow's state in the store: coalesced saves through one writer, and
-ending workflows that a stopped engine left behind."""
+"""Keeping Workflows in the store: the record of a new one, the status written at each change a
+reader can see (the latest of each Workflow, many Workflows per write), and ending workflows that
+a stopped engine left behind."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -13,16 +15,21 @@ from gateway.engines.base import Manifest
 from gateway.engines.local.clock import format_time
 from gateway.engines.local.objects import set_phase_labels
 from gateway.engines.local.status import FULFILLED
-from gateway.store.records import WorkflowRecord
+from gateway.store.records import WorkflowRecord, WorkflowStatus
 
-__all__ = ["Saver", "mark_interrupted", "to_record"]
+__all__ = ["StatusSaver", "mark_interrupted", "status_of", "to_record"]
+
+_log = logging.getLogger(__name__)
+_RETRY_S = 1.0
+_STORED_SPEC = "storedWorkflowTemplateSpec"
 
 
 def to_record(
-    workflow: Manifest, created_at: datetime, finished_at: datetime | None
+    workflow: Manifest, created_at: datetime, finished_at: datetime | None, *, copy: bool = True
 ) -> WorkflowRecord:
-    """A snapshot: later changes to `workflow` do not reach the record."""
-    snapshot: Manifest = orjson.loads(orjson.dumps(workflow))
+    """A snapshot: later changes to `workflow` do not reach the record. `copy=False` for a
+    workflow nobody changes until the record is written (a new one, not launched yet)."""
+    snapshot: Manifest = orjson.loads(orjson.dumps(workflow)) if copy else dict(workflow)
     status = snapshot.pop("status", {})
     metadata = snapshot["metadata"]
     return WorkflowRecord(
@@ -38,28 +45,57 @@ def to_record(
     )
 
 
-class Saver:
-    """Coalesces change notifications: at most one save runs, and one more follows if needed."""
+def status_of(workflow: Manifest, finished_at: datetime | None) -> WorkflowStatus:
+    """What a status write needs, from a published copy (nobody changes it later)."""
+    status: Manifest = workflow["status"]
+    return WorkflowStatus(
+        name=workflow["metadata"]["name"],
+        labels=workflow["metadata"].get("labels") or {},
+        status={k: v for k, v in status.items() if k != _STORED_SPEC},
+        phase=status.get("phase") or "Pending",
+        finished_at=finished_at,
+    )
 
-    def __init__(self, save: Callable[[], Awaitable[None]]) -> None:
-        self._save = save
-        self._dirty = False
+
+class StatusSaver:
+    """Writes the latest status of each changed Workflow: at most one write runs, holding every
+    Workflow that changed since the previous one. `flush(name)` returns once the status last
+    marked for `name` is in the store. A failed write is retried (the store may be restarting)."""
+
+    def __init__(self, write: Callable[[list[WorkflowStatus]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: dict[str, WorkflowStatus] = {}
+        self._writing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._written = asyncio.Condition()
 
-    def mark(self) -> None:
-        self._dirty = True
+    def mark(self, status: WorkflowStatus) -> None:
+        self._pending[status.name] = status
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def flush(self, name: str) -> None:
+        async with self._written:
+            await self._written.wait_for(
+                lambda: name not in self._pending and name not in self._writing
+            )
 
     async def _drain(self) -> None:
-        while self._dirty:
-            self._dirty = False
-            await self._save()
-
-    async def flush(self) -> None:
-        self.mark()
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        while self._pending:
+            batch = list(self._pending.values())
+            self._pending.clear()
+            self._writing = {status.name for status in batch}
+            try:
+                await self._write(batch)
+            except Exception:
+                _log.exception("writing the status of %d workflows failed; retrying", len(batch))
+                for status in batch:  # a newer status marked meanwhile wins
+                    self._pending.setdefault(status.name, status)
+                await asyncio.sleep(_RETRY_S)
+            finally:
+                self._writing = set()
+                async with self._written:
+                    self._written.notify_all()
 
 
 def mark_interrupted(workflow: Manifest, message: str, now: datetime) -> None:

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from gateway.engines.base import Manifest
-from gateway.engines.local.artifacts import ArtifactError, is_archived, load_artifact
+from gateway.engines.local.artifacts import ArtifactError, is_archived
 from gateway.engines.local.context import Deadline, WorkflowRun
 from gateway.engines.local.inputs import input_scope
 from gateway.engines.local.naming import pod_name
 from gateway.engines.local.paths import PathMap
 from gateway.engines.local.process import ProcessOutcome, run_process
+from gateway.engines.local.scripts import is_python
+from gateway.engines.local.spool import SPOOL_NAME, LogSpool
 from gateway.engines.local.templating import UnresolvedTagError, substitute_all
 from gateway.store.records import LogLine
 
@@ -127,14 +129,21 @@ def _prepare_workdir(pod: _Pod, body: Manifest) -> list[str]:
         pod.paths.local(declared).parent.mkdir(parents=True, exist_ok=True)
     rewrite = pod.paths.rewrite
     argv = [rewrite(str(part)) for part in [*body.get("command", []), *body.get("args", [])]]
-    if "source" in body:
-        source = pod.workdir / "script"
-        source.write_text(rewrite(str(body["source"])))
-        source.chmod(0o755)
-        argv.append(str(source))
     program = pod.run.services.resolve_interpreter(argv[0], pod.run.workflow)
     if program is None:
         raise PodError(f'exec: "{argv[0]}": executable file not found in $PATH')
+    if "source" in body:
+        text = rewrite(str(body["source"]))
+        compiled = None
+        if text == body["source"] and is_python(argv[0]):  # the same for every step
+            compiled = pod.run.services.scripts.compiled(program, text)
+        if compiled is not None:
+            argv.append(str(compiled))
+        else:
+            source = pod.workdir / "script"
+            source.write_text(text)
+            source.chmod(0o755)
+            argv.append(str(source))
     return [program, *argv[1:]]
 
 
@@ -151,7 +160,10 @@ async def _load_inputs(pod: _Pod) -> None:
                     continue
                 raise ArtifactError(f"artifact key {key!r} does not exist")
             destination = pod.paths.local(artifact["path"])
-            await asyncio.to_thread(load_artifact, source, destination, artifact.get("archive"))
+            # Tarballs are unpacked once per content and linked into each step (unpacked.py).
+            await asyncio.to_thread(
+                pod.run.services.unpacked.load, source, destination, artifact.get("archive")
+            )
         except (ArtifactError, OSError) as exc:
             raise PodError(f"failed to load artifact '{artifact['name']}': {exc}") from exc
 
@@ -216,9 +228,16 @@ async def _start(
 ) -> ProcessOutcome:
     run, node_id = pod.run, pod.node["id"]
     buffer = run.live_logs.setdefault(node_id, [])
+    spool = LogSpool(pod.workdir / SPOOL_NAME, pod.name)
 
-    def on_line(stream: str, line: str) -> None:
-        buffer.append(LogLine(run.name, node_id, pod.name, datetime.now(UTC), stream, line))
+    def on_lines(stream: str, lines: list[str]) -> None:
+        now = datetime.now(UTC)
+        logged = [LogLine(run.name, node_id, pod.name, now, stream, line) for line in lines]
+        buffer.extend(logged)
+        spool.write(logged)
+
+    def on_started(pgid: int, started_at: datetime) -> None:
+        run.services.process_book.started(run, node_id, pgid, started_at)
 
     settings = run.services.settings
     try:
@@ -228,13 +247,17 @@ async def _start(
             env=env,
             deadline=min((d.at for d in deadlines), default=None),
             cancel=cancel,
-            on_line=on_line,
+            on_lines=on_lines,
             grace_seconds=settings.kill_grace_seconds,
             stdout_limit=settings.max_result_bytes,
             now=run.services.clock.now,
+            nice=settings.step_nice,
+            on_started=on_started,
         )
     except OSError as exc:
         raise PodError(f"failed to start {argv[0]}: {exc.strerror or exc}") from exc
+    finally:
+        spool.close()
 
 
 def _judge(

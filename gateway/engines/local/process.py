@@ -1,6 +1,13 @@
 """A step's process: its own process group and working folder, stdout/stderr captured as
 timestamped lines, the whole group killed on deadline, stop, or when the main process ends
-(as Kubernetes kills a pod's other processes when its main container exits)."""
+(as Kubernetes kills a pod's other processes when its main container exits).
+
+The event loop never waits for the operating system here: the process is started from a worker
+thread (`fork_exec` drops the GIL while the kernel creates it), its exit arrives on a pidfd the
+loop watches (a thread per process where Linux has no pidfd), and its output through non-blocking
+pipes. Steps run at a lower CPU priority (`nice`) than the gateway, so that busy steps slow down
+each other, not the HTTP server.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,8 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +26,9 @@ from typing import Any
 
 __all__ = ["LineSink", "ProcessOutcome", "run_process"]
 
-LineSink = Callable[[str, str], None]  # (stream, line)
-_DRAIN_SECONDS = (
-    2.0  # after the group is killed, how long a pipe held by an escaped child may stay open
-)
+LineSink = Callable[[str, list[str]], None]  # (stream, the lines of one read)
+# After the group is killed, how long a pipe held by a child that left the group may stay open.
+_DRAIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -40,54 +48,52 @@ async def run_process(
     env: dict[str, str],
     deadline: float | None,
     cancel: asyncio.Event,
-    on_line: LineSink,
+    on_lines: LineSink,
     grace_seconds: float,
     stdout_limit: int,
     now: Callable[[], datetime],
     pass_fds: Sequence[int] = (),
+    nice: int = 0,
+    on_started: Callable[[int, datetime], None] | None = None,
 ) -> ProcessOutcome:
     """Run `argv` until it exits, `deadline` (loop time) passes or `cancel` is set; `pass_fds`
     stay open in the child (a low-latency worker's socket to the gateway).
 
-    Raises OSError if the program cannot be started.
+    `on_started(pgid, started_at)` is called once the process exists. Raises OSError if the
+    program cannot be started.
     """
     loop = asyncio.get_running_loop()
     tail = _Tail(stdout_limit)
 
-    def on_stdout(line: str) -> None:
-        tail.add(line)
-        on_line("stdout", line)
+    def on_stdout(lines: list[str]) -> None:
+        tail.add(lines)
+        on_lines("stdout", lines)
 
-    starting = asyncio.ensure_future(
-        loop.subprocess_exec(
-            lambda: _StepProtocol(loop, on_stdout, lambda line: on_line("stderr", line)),
-            *argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own session, hence its own process group (pgid == pid)
-            pass_fds=pass_fds,
-        )
-    )
+    spawning = loop.run_in_executor(None, _spawn, list(argv), cwd, env, nice, tuple(pass_fds))
     try:
-        # Shielded: a cancelled `subprocess_exec` can leave the new process running unkilled.
-        transport, protocol = await asyncio.shield(starting)
+        # Shielded: a cancelled start can leave the new process running unkilled.
+        spawned = await asyncio.shield(spawning)
     except asyncio.CancelledError:
-        transport, protocol = await starting
-        _kill_group(transport.get_pid(), signal.SIGKILL)
-        transport.close()
+        with contextlib.suppress(OSError):
+            spawned = await spawning
+            _kill_group(spawned.process.pid, signal.SIGKILL)
+            await asyncio.to_thread(_reap, spawned)
         raise
     started_at = now()
-    pid = transport.get_pid()
+    process, pid = spawned.process, spawned.process.pid
+    readers = [
+        _Reader(loop, spawned.stdout, on_stdout),
+        _Reader(loop, spawned.stderr, lambda lines: on_lines("stderr", lines)),
+    ]
+    exited = _exit_future(loop, process)
     try:
-        stopped_by = await _wait(pid, protocol, deadline, cancel, grace_seconds)
+        if on_started is not None:
+            on_started(pid, started_at)
+        stopped_by = await _wait(pid, exited, deadline, cancel, grace_seconds)
     finally:
         _kill_group(pid, signal.SIGKILL)
-        await _settle(protocol)
-        code = transport.get_returncode()
-        transport.close()
+        await asyncio.shield(_settle(exited, readers))
+    code = process.returncode
     code = -signal.SIGKILL if code is None else code
     sig = -code if code < 0 else None
     return ProcessOutcome(
@@ -100,46 +106,124 @@ async def run_process(
     )
 
 
-class _StepProtocol(asyncio.SubprocessProtocol):
-    """Lines as they arrive, and two futures: the main process exited, all pipes closed.
+@dataclass(frozen=True)
+class _Spawned:
+    process: subprocess.Popen[bytes]
+    stdout: int  # the read ends of its output pipes, owned by the engine
+    stderr: int
 
-    `Process.wait()` would also wait for the pipes, which a left-over background child can hold
-    open; the group is only killed once the main process has exited, so both are needed.
+
+def _spawn(
+    argv: list[str], cwd: Path, env: dict[str, str], nice: int, pass_fds: tuple[int, ...]
+) -> _Spawned:
+    stdout, stdout_w = os.pipe()
+    stderr, stderr_w = os.pipe()
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout_w,
+            stderr=stderr_w,
+            process_group=0,  # its own process group (pgid == pid), killed as a whole
+            pass_fds=pass_fds,
+        )
+    except BaseException:
+        os.close(stdout)
+        os.close(stderr)
+        raise
+    finally:
+        os.close(stdout_w)
+        os.close(stderr_w)
+    if nice:
+        # Before the step's interpreter can start anything: its children inherit the value.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, process.pid, nice)
+    return _Spawned(process, stdout, stderr)
+
+
+def _reap(spawned: _Spawned) -> None:
+    spawned.process.wait()
+    os.close(spawned.stdout)
+    os.close(spawned.stderr)
+
+
+def _exit_future(
+    loop: asyncio.AbstractEventLoop, process: subprocess.Popen[bytes]
+) -> asyncio.Future[None]:
+    """A future set once the main process exited and was reaped."""
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def done() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # no pidfd (Linux < 5.3, other systems): a thread waits
+        threading.Thread(
+            target=lambda: (process.wait(), loop.call_soon_threadsafe(done)), daemon=True
+        ).start()
+        return exited
+
+    def readable() -> None:
+        if process.poll() is not None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            done()
+
+    loop.add_reader(pidfd, readable)
+    return exited
+
+
+class _Reader:
+    """Lines of one pipe as they arrive, read by the loop from the pipe's non-blocking end.
+
+    The engine owns the descriptor and closes it once; a file object around it would be closed a
+    second time by some event loops' pipe transports (uvloop's).
     """
 
     def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        on_stdout: Callable[[str], None],
-        on_stderr: Callable[[str], None],
+        self, loop: asyncio.AbstractEventLoop, fd: int, sink: Callable[[list[str]], None]
     ) -> None:
-        self.exited: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
+        self._fd = fd
+        self._sink = sink
+        self._pending = b""
         self.closed: asyncio.Future[None] = loop.create_future()
-        self._sinks = {1: on_stdout, 2: on_stderr}
-        self._pending = {1: b"", 2: b""}
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
 
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        lines = (self._pending[fd] + data).split(b"\n")
-        self._pending[fd] = lines.pop()
-        for line in lines:
-            self._sinks[fd](line.decode(errors="replace").rstrip("\r"))
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        lines = (self._pending + data).split(b"\n")
+        self._pending = lines.pop()
+        if lines:
+            self._sink([line.decode(errors="replace").rstrip("\r") for line in lines])
 
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd in self._pending:
-            rest = self._pending.pop(fd)
-            if rest:
-                self._sinks[fd](rest.decode(errors="replace").rstrip("\r"))
-        if not self._pending and not self.closed.done():
-            self.closed.set_result(None)
-
-    def process_exited(self) -> None:
-        if not self.exited.done():
-            self.exited.set_result(None)
+    def close(self) -> None:
+        if self.closed.done():
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        if self._pending:
+            self._sink([self._pending.decode(errors="replace").rstrip("\r")])
+            self._pending = b""
+        self.closed.set_result(None)
 
 
 async def _wait(
-    pid: int,
-    protocol: _StepProtocol,
+    pgid: int,
+    exited: asyncio.Future[None],
     deadline: float | None,
     cancel: asyncio.Event,
     grace_seconds: float,
@@ -147,27 +231,32 @@ async def _wait(
     cancelled = asyncio.create_task(cancel.wait())
     timeout = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
     try:
-        waited: set[asyncio.Future[Any]] = {protocol.exited, cancelled}
+        waited: set[asyncio.Future[Any]] = {exited, cancelled}
         done, _ = await asyncio.wait(waited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         cancelled.cancel()
-    if protocol.exited in done:
+    if exited in done:
         return None
-    _kill_group(pid, signal.SIGTERM)
+    _kill_group(pgid, signal.SIGTERM)
     try:
-        await asyncio.wait_for(asyncio.shield(protocol.exited), grace_seconds)
+        await asyncio.wait_for(asyncio.shield(exited), grace_seconds)
     except TimeoutError:
-        _kill_group(pid, signal.SIGKILL)
-        await protocol.exited
+        _kill_group(pgid, signal.SIGKILL)
+        await exited
     return "cancel" if cancelled in done else "deadline"
 
 
-async def _settle(protocol: _StepProtocol) -> None:
-    """Wait for the exit and for the pipes, which a child that left the group may hold open."""
+async def _settle(exited: asyncio.Future[None], readers: list[_Reader]) -> None:
+    """Wait for the exit (the group was killed) and read the pipes to the end, which a child
+    that left the group may hold open for a while."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(protocol.exited), _DRAIN_SECONDS)
+        await asyncio.wait_for(asyncio.shield(exited), _DRAIN_SECONDS)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(protocol.closed), _DRAIN_SECONDS)
+        await asyncio.wait_for(
+            asyncio.gather(*(asyncio.shield(r.closed) for r in readers)), _DRAIN_SECONDS
+        )
+    for reader in readers:
+        reader.close()
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
@@ -180,14 +269,15 @@ class _Tail:
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._lines: list[str] = []
+        self._lines: deque[str] = deque()
         self._size = 0
 
-    def add(self, line: str) -> None:
-        self._lines.append(line)
-        self._size += len(line) + 1
+    def add(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self._lines.append(line)
+            self._size += len(line) + 1
         while self._size > self._limit and len(self._lines) > 1:
-            self._size -= len(self._lines.pop(0)) + 1
+            self._size -= len(self._lines.popleft()) + 1
 
     def text(self) -> str:
         return "\n".join(self._lines)[-self._limit :]

@@ -67,11 +67,19 @@ class LocalEngineSettings:
     max_result_bytes: int = 256 * 1024
     """`outputs.result` keeps the last this-many characters of stdout, as Argo does."""
     keep_work_dirs: bool = False
+    step_nice: int = 10
+    """Steps run with this `nice` value, so that busy steps do not starve the gateway that
+    serves HTTP in the same machine (0: the gateway's own priority)."""
     base_env: Mapping[str, str] = field(default_factory=default_base_env)
 
     @property
     def work_dir(self) -> Path:
         return self.data_dir / "work"
+
+    @property
+    def unpacked_dir(self) -> Path:
+        """Input archives unpacked once per content (`unpacked.py`)."""
+        return self.data_dir / "unpacked"
 
     @property
     def artifacts_root(self) -> Path:

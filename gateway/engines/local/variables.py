@@ -12,7 +12,22 @@ from gateway.engines.local.templating import substitute
 __all__ = ["workflow_scope"]
 
 _SCHEDULED_TIME = "workflows.argoproj.io/scheduled-time"
-_STRFTIME = "aAbBcCdDeFgGhHIjklmMnpPrRsStTuUVwWxXyYzZ"
+_SEPARATOR = "\x1f"  # ASCII unit separator: C strftime stops at NUL
+
+
+def _strftime_chars() -> str:
+    """The strftime directives this platform knows, of those Argo offers."""
+    known = []
+    for char in "aAbBcCdDeFgGhHIjklmMnpPrRsStTuUVwWxXyYzZ":
+        with contextlib.suppress(ValueError):
+            datetime(2000, 1, 1).strftime(f"%{char}")
+            known.append(char)
+    return "".join(known)
+
+
+_STRFTIME = _strftime_chars()
+# One strftime call for all of them: a workflow's scope is built at each submission.
+_STRFTIME_ALL = _SEPARATOR.join(f"%{char}" for char in _STRFTIME)
 
 
 def workflow_scope(workflow: Manifest, spec: Manifest) -> dict[str, str]:
@@ -29,9 +44,9 @@ def workflow_scope(workflow: Manifest, spec: Manifest) -> dict[str, str]:
         "workflow.status": "Running",
     }
     created = datetime.fromisoformat(created_text.replace("Z", "+00:00"))
-    for char in _STRFTIME:
-        with contextlib.suppress(ValueError):
-            scope[f"workflow.creationTimestamp.{char}"] = created.strftime(f"%{char}")
+    formatted = created.strftime(_STRFTIME_ALL).split(_SEPARATOR)
+    for char, text in zip(_STRFTIME, formatted, strict=True):
+        scope[f"workflow.creationTimestamp.{char}"] = text
     for key, value in (metadata.get("labels") or {}).items():
         scope[f"workflow.labels.{key}"] = str(value)
     annotations = metadata.get("annotations") or {}

@@ -19,7 +19,13 @@ from gateway.engines.local import LocalEngine, LocalEngineSettings
 from gateway.store import Database
 from tests.gateway.engines.engine_manifests import EngineFactory
 
-_ENGINE_TABLES = ("step_logs", "workflows", "workflow_templates", "cron_workflows")
+_ENGINE_TABLES = (
+    "step_logs",
+    "step_processes",
+    "workflows",
+    "workflow_templates",
+    "cron_workflows",
+)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -282,6 +282,23 @@ async def test_close_ends_running_workflows_in_error(open_engine: EngineFactory)
     )
 
 
+async def test_close_kills_the_steps_of_a_running_dag(open_engine: EngineFactory) -> None:
+    manifest = workflow(
+        [
+            {"name": "main", "dag": {"tasks": [{"name": "a", "template": "sleep"}]}},
+            sh("sleep", "sleep 30"),
+        ],
+        metadata={"name": "dag-bye"},
+    )
+    async with open_engine() as engine:
+        await engine.submit_workflow(manifest)
+        await _wait_for_phase(engine, "dag-bye", {"Running"})
+        await engine.close()  # while the engine's loop still runs: nothing else cancels tasks
+        assert live_processes("dag-bye") == []
+        closed = await engine.get_workflow("dag-bye")
+    assert closed["status"]["phase"] == "Error"
+
+
 async def test_concurrency_bound_keeps_later_workflows_pending(
     open_engine: EngineFactory, tmp_path: Path
 ) -> None:

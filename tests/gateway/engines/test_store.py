@@ -26,7 +26,8 @@ def _workflow(name: str, created: datetime = NOW, phase: str = "Running") -> Wor
         namespace="default",
         uid=f"uid-{name}",
         labels={"app": "tender"},
-        manifest={"metadata": {"name": name}, "spec": {"entrypoint": "main"}},
+        # As the engine writes them: the labels column holds the manifest's labels.
+        manifest={"metadata": {"name": name, "labels": {"app": "tender"}}, "spec": {}},
         status={"phase": phase, "nodes": {"n": {"phase": phase}}},
         phase=phase,
         created_at=created,

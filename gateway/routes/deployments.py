@@ -18,6 +18,7 @@ from gateway.deployments import (
     pipeline_of,
     read_endpoint_call,
     rotate_endpoint_token,
+    schedule_error,
     trigger_endpoint,
     update_deployment,
 )
@@ -46,7 +47,12 @@ GatesDep = Annotated[EndpointGates, Depends(_gates)]
 
 async def _view(services: Services, record: DeploymentRecord) -> dict[str, Any]:
     pipeline = await pipeline_of(services, record)
-    return deployment_view(record, pipeline, pods(services, record.name))
+    return deployment_view(
+        record,
+        pipeline,
+        pods(services, record.name),
+        schedule_error=await schedule_error(services, record),
+    )
 
 
 async def _json_body(request: Request) -> Any:

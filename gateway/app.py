@@ -62,11 +62,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         redoc_url=None,
         dependencies=[Depends(close_form)],
     )
+    app.state.settings = settings  # what the routes' body limits read (gateway.bodies)
     install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(pipelines.router)
+    app.include_router(pipelines.uploads)
     app.include_router(executions.router)
     app.include_router(deployments.router)
+    app.include_router(deployments.uploads)
     app.include_router(endpoints.router)
     app.include_router(environment_variables.router)
     app.include_router(datastore.router)

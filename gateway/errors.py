@@ -190,7 +190,13 @@ async def _handle_tender(request: Request, exc: Exception) -> Response:
 
 async def _handle_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized"}
+    names = {
+        400: "BadRequest",
+        401: "Unauthorized",
+        404: "NotFound",
+        405: "MethodNotAllowed",
+        413: "BodyTooLarge",
+    }
     message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route for {request.method} {request.url.path}"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
+from gateway.bodies import LimitedRoute, StreamRoute
 from gateway.datastore import (
     DATASTORE_PREFIX,
     SIGNED_ROUTE,
@@ -38,8 +39,10 @@ from gateway.storage import InvalidKeyError, KeyConflictError, ObjectInfo, Objec
 
 __all__ = ["router", "signed_router"]
 
-router = APIRouter(prefix="/api/v1/data-store", dependencies=[Depends(current_user)])
-signed_router = APIRouter()
+router = APIRouter(
+    prefix="/api/v1/data-store", dependencies=[Depends(current_user)], route_class=LimitedRoute
+)
+signed_router = APIRouter(route_class=StreamRoute)
 
 
 def _local_transfers(services: Services) -> LocalTransfers:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
+from gateway.bodies import LimitedRoute, UploadRoute
 from gateway.deployments import (
     EndpointGates,
     create_deployment,
@@ -30,9 +31,11 @@ from gateway.lowlatency.logs import deployment_logs
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord
 
-__all__ = ["router"]
+__all__ = ["router", "uploads"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=LimitedRoute)
+# Triggering an endpoint takes its file inputs.
+uploads = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=UploadRoute)
 
 Wait = Annotated[bool, Query(alias="wait_for_completion")]
 
@@ -130,7 +133,7 @@ async def latest_execution(name: str, services: ServicesDep) -> dict[str, Any] |
     return None if execution_id is None else {"execution_id": execution_id}
 
 
-@router.post("/deployments/{name}/executions")
+@uploads.post("/deployments/{name}/executions")
 async def trigger(
     name: str, request: Request, services: ServicesDep, gates: GatesDep
 ) -> dict[str, Any]:

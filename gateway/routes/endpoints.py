@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.bodies import UploadRoute
 from gateway.deployments import (
     EndpointGates,
     check_endpoint_token,
@@ -32,7 +33,7 @@ from gateway.tracking import ExecutionTracker
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/endpoints")
+router = APIRouter(prefix="/endpoints", route_class=UploadRoute)
 
 Token = Annotated[str | None, Query(alias="token")]
 

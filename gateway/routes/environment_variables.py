@@ -6,12 +6,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 
+from gateway.bodies import LimitedRoute
 from gateway.deps import ServicesDep, current_user
 from gateway.environment_variables import delete_variable, list_variables, put_variables
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/environment-variables", dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/v1/environment-variables",
+    dependencies=[Depends(current_user)],
+    route_class=LimitedRoute,
+)
 
 
 @router.put("")

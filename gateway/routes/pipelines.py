@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.datastructures import UploadFile
 
 from compiler.keys import code_key
+from gateway.bodies import LimitedRoute, UploadRoute
 from gateway.deployments import delete_deployments_of_pipeline
 from gateway.deps import CurrentUser, ServicesDep, current_user
 from gateway.errors import BadRequestError, NotFoundError
@@ -24,9 +25,11 @@ from gateway.pipelines import (
 from gateway.responses import JSON
 from gateway.runs import start_run
 
-__all__ = ["router"]
+__all__ = ["router", "uploads"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=LimitedRoute)
+# Creation (the code archive) and runs (file inputs) take files.
+uploads = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=UploadRoute)
 
 Wait = Annotated[bool, Query(alias="wait_for_completion")]
 
@@ -37,7 +40,7 @@ async def project_information() -> dict[str, Any]:
     return {"included_folders": [], "requirements_path": None}
 
 
-@router.post("/pipelines")
+@uploads.post("/pipelines")
 async def create(request: Request, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
     body, step_file = await _read_creation(request)
     if "pipeline_template_name" in body:
@@ -123,7 +126,7 @@ async def build_logs(
     return filter_logs(record.build_logs, query or LogQuery())
 
 
-@router.post("/pipelines/{name}/run")
+@uploads.post("/pipelines/{name}/run")
 async def run(
     name: str, request: Request, services: ServicesDep, user: CurrentUser
 ) -> dict[str, Any]:

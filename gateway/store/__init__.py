@@ -18,6 +18,7 @@ from gateway.store.records import (
     LogLine,
     ObjectRecord,
     PipelineRecord,
+    TokenInfo,
     WorkerLogLine,
     WorkflowRecord,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "PipelineRecord",
     "PipelineRepository",
     "StepLogRepository",
+    "TokenInfo",
     "TokenRepository",
     "WorkerLogLine",
     "WorkerLogRepository",

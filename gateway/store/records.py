@@ -14,6 +14,7 @@ __all__ = [
     "LogLine",
     "ObjectRecord",
     "PipelineRecord",
+    "TokenInfo",
     "WorkerLogLine",
     "WorkflowRecord",
 ]
@@ -52,6 +53,15 @@ class LogLine:
     timestamp: datetime
     stream: str
     content: str
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An SDK token as an operator lists it: never its secret, nor its hash."""
+
+    id: str
+    name: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ async def start_run(
     try:
         for name, content in files.items():
             await services.storage.put_file(run.files[name], content)
+        # Before the engine may start a step, so that no step starts before its execution.
+        created_at = datetime.now(UTC)
         submitted = await services.engine.submit_workflow(manifest)
         name = submitted["metadata"]["name"]
         created = datetime.fromisoformat(submitted["metadata"]["creationTimestamp"])
@@ -61,7 +63,7 @@ async def start_run(
             deployment_name=None,
             trigger="run",
             created_by=created_by,
-            created_at=datetime.now(UTC),
+            created_at=created_at,
             status="Pending",
             end_date=None,
             steps=[],

@@ -73,11 +73,13 @@ class ExecutionTracker:
             pipeline = await self._pipeline(record.pipeline_name)
             if pipeline is None:
                 return record
-            state = workflow_state(workflow, pipeline, record.outputs)
-        # Argo's times have whole seconds: an execution may seem to end before it started.
-        end_date = state.end_date and max(state.end_date, record.created_at)
+            state = workflow_state(workflow, pipeline, record.outputs, record.created_at)
         updated = replace(
-            record, status=state.status, end_date=end_date, steps=state.steps, outputs=state.outputs
+            record,
+            status=state.status,
+            end_date=state.end_date,
+            steps=state.steps,
+            outputs=state.outputs,
         )
         if updated != record:
             await services.in_store(

@@ -217,6 +217,8 @@ async def _submit(
                 given=given,
                 files=files,
             )
+        # Before the engine may start a step, so that no step starts before its execution.
+        created_at = datetime.now(UTC)
         submitted = await services.engine.submit_from_template(
             engine_object_name(record), parameters, labels
         )
@@ -229,7 +231,7 @@ async def _submit(
             trigger="endpoint",
             # The platform's executions of a deployment are its creator's (craft-api.md 5.3).
             created_by=record.created_by,
-            created_at=datetime.now(UTC),
+            created_at=created_at,
             status="Pending",
             end_date=None,
             steps=[],

@@ -28,7 +28,7 @@ from gateway.engines.errors import (
 )
 from gateway.engines.label_selector import parse_label_selector
 from gateway.engines.local.artifacts import ArtifactRepository
-from gateway.engines.local.clock import Clock, SystemClock, format_log_time, format_time
+from gateway.engines.local.clock import Clock, SystemClock, format_log_time, format_status_time
 from gateway.engines.local.context import EngineServices, WorkflowRun
 from gateway.engines.local.objects import generate_name, new_object, set_phase_labels
 from gateway.engines.local.persistence import Saver, mark_interrupted, to_record
@@ -245,7 +245,7 @@ class LocalEngine:
     async def _execute(self, active: _Active) -> None:
         run = active.run
         run.status["phase"] = "Running"
-        run.status["startedAt"] = format_time(self.clock.now())
+        run.status["startedAt"] = format_status_time(self.clock.now())
         set_phase_labels(run.workflow, "Running")
         run.on_change()
         try:
@@ -257,7 +257,7 @@ class LocalEngine:
 
     def _finish(self, run: WorkflowRun, phase: str, message: str | None) -> None:
         run.status["phase"] = phase
-        run.status["finishedAt"] = format_time(self.clock.now())
+        run.status["finishedAt"] = format_status_time(self.clock.now())
         if run.status.get("startedAt") is None:
             run.status["startedAt"] = run.status["finishedAt"]
         if message:

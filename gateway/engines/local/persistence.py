@@ -10,7 +10,7 @@ from datetime import datetime
 import orjson
 
 from gateway.engines.base import Manifest
-from gateway.engines.local.clock import format_time
+from gateway.engines.local.clock import format_status_time
 from gateway.engines.local.objects import set_phase_labels
 from gateway.engines.local.status import FULFILLED
 from gateway.store.records import WorkflowRecord
@@ -65,7 +65,7 @@ class Saver:
 def mark_interrupted(workflow: Manifest, message: str, now: datetime) -> None:
     """End a workflow the engine can no longer run: unfinished nodes and the workflow in `Error`."""
     status: Manifest = workflow.setdefault("status", {})
-    finished = format_time(now)
+    finished = format_status_time(now)
     for node in (status.get("nodes") or {}).values():
         if node.get("phase") not in FULFILLED:
             node.update(phase="Error", message=message, finishedAt=finished)

@@ -84,10 +84,14 @@ def compile_(
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="[env: TENDER_HOST, default 127.0.0.1]", show_default=False)
+        str | None,
+        typer.Option(
+            help="Address to listen on (env TENDER_HOST, default 127.0.0.1).", show_default=False
+        ),
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="[env: TENDER_PORT, default 8080]", show_default=False)
+        int | None,
+        typer.Option(help="Port to listen on (env TENDER_PORT, default 8080).", show_default=False),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:

@@ -28,6 +28,7 @@ from gateway.errors import BadRequestError
 from gateway.logs import LogQuery
 from gateway.lowlatency.deployments import pods
 from gateway.lowlatency.logs import deployment_logs
+from gateway.openapi import ENDPOINT_INPUTS, ref, request_body
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord
 
@@ -65,7 +66,26 @@ async def _json_body(request: Request) -> Any:
         raise BadRequestError("the body must be a JSON object", name="InvalidJSON") from None
 
 
-@router.post("/endpoints")
+_CREATION = request_body(json=ref("DeploymentCreate"))
+_UPDATE = request_body(
+    json={
+        "type": "object",
+        "properties": {
+            "is_enabled": {"type": "boolean"},
+            "schedule": {"type": "string", "description": "5-field cron, in UTC"},
+            "inputs_mapping": {"type": "array", "items": ref("InputSource")},
+            "outputs_mapping": {"type": "array", "items": ref("OutputDestination")},
+        },
+        "additionalProperties": False,
+    }
+)
+_NEW_TOKEN = {
+    "type": "object",
+    "properties": {"endpoint_token": {"type": "string", "description": "the token to use"}},
+}
+
+
+@router.post("/endpoints", openapi_extra=_CREATION)
 async def create_endpoint(
     request: Request, services: ServicesDep, user: CurrentUser
 ) -> dict[str, Any]:
@@ -73,7 +93,7 @@ async def create_endpoint(
     return await _view(services, await create_deployment(services, deployment, user))
 
 
-@router.post("/periodic-deployment")
+@router.post("/periodic-deployment", openapi_extra=_CREATION)
 async def create_periodic(
     request: Request, services: ServicesDep, user: CurrentUser
 ) -> dict[str, Any]:
@@ -103,7 +123,7 @@ async def read(name: str, services: ServicesDep, wait: Wait = False) -> dict[str
     return await _view(services, await get_deployment(services, name, wait=wait))
 
 
-@router.patch("/deployments/{name}")
+@router.patch("/deployments/{name}", openapi_extra=_UPDATE)
 async def update(
     name: str, request: Request, services: ServicesDep, user: CurrentUser
 ) -> dict[str, Any]:
@@ -133,7 +153,7 @@ async def latest_execution(name: str, services: ServicesDep) -> dict[str, Any] |
     return None if execution_id is None else {"execution_id": execution_id}
 
 
-@uploads.post("/deployments/{name}/executions")
+@uploads.post("/deployments/{name}/executions", openapi_extra=ENDPOINT_INPUTS)
 async def trigger(
     name: str, request: Request, services: ServicesDep, gates: GatesDep
 ) -> dict[str, Any]:
@@ -143,7 +163,10 @@ async def trigger(
     return {"execution_id": execution.id}
 
 
-@router.post("/endpoints/{name}/generate-new-token")
+@router.post(
+    "/endpoints/{name}/generate-new-token",
+    openapi_extra=request_body(required=False, form=_NEW_TOKEN, multipart=_NEW_TOKEN),
+)
 async def generate_new_token(name: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """The SDK sends ``endpoint_token`` as a form field, or no body at all (craft-api.md 5.5)."""
     given = None

@@ -26,6 +26,7 @@ from gateway.deployments.results import endpoint_output
 from gateway.deps import ServicesDep, TrackerDep
 from gateway.errors import ConflictError, NotFoundError
 from gateway.failures import failure_error
+from gateway.openapi import ENDPOINT_INPUTS, ENDPOINT_TOKEN
 from gateway.responses import JSON
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord, ExecutionRecord
@@ -73,7 +74,7 @@ async def _execution(
     return execution
 
 
-@router.post("/{path}")
+@router.post("/{path}", openapi_extra={**ENDPOINT_INPUTS, "security": ENDPOINT_TOKEN})
 async def call(
     path: str,
     request: Request,
@@ -87,7 +88,7 @@ async def call(
     return JSON({"execution_id": execution.id}, status_code=303, headers={"Location": location})
 
 
-@router.get("/v1/{path}/executions/{execution_id}")
+@router.get("/v1/{path}/executions/{execution_id}", openapi_extra={"security": ENDPOINT_TOKEN})
 async def results(
     path: str,
     execution_id: str,
@@ -111,7 +112,10 @@ async def results(
     return JSON({"execution_id": execution.id, "outputs": outputs})
 
 
-@router.get("/v1/{path}/executions/{execution_id}/outputs/{output_name}")
+@router.get(
+    "/v1/{path}/executions/{execution_id}/outputs/{output_name}",
+    openapi_extra={"security": ENDPOINT_TOKEN},
+)
 async def output_file(
     path: str,
     execution_id: str,

@@ -10,7 +10,7 @@
     ├── PayloadTooLargeError     413
     ├── ExecutionFailedError     500  the execution the caller waits for failed
     ├── NotProvidedError         501  a part of the platform tender does not have
-    ├── EngineUnavailableError   503
+    ├── EngineUnavailableError   503  the engine, or the store's database, cannot be reached
     └── StorageUnavailableError  503  the bucket cannot be reached, or refuses the gateway
 
 Foreign errors are mapped here too: the compiler's ``CompileError`` (400, naming the field), the
@@ -32,7 +32,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 
 from compiler import CompileError
-from gateway import archives, datastore, forms, storage
+from gateway import archives, datastore, forms, storage, store
 from gateway.engines import errors as engine_errors
 from gateway.responses import JSON
 
@@ -159,6 +159,7 @@ _FOREIGN_ERRORS: tuple[tuple[type[Exception], type[TenderError]], ...] = (
     (engine_errors.InvalidLabelSelectorError, BadRequestError),
     (engine_errors.WorkflowStateError, ConflictError),
     (engine_errors.EngineUnavailableError, EngineUnavailableError),
+    (store.StoreUnavailableError, EngineUnavailableError),
 )
 
 

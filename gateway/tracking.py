@@ -20,6 +20,7 @@ from gateway.engines.errors import ObjectNotFoundError
 from gateway.errors import NotFoundError
 from gateway.executions import WorkflowState, workflow_state
 from gateway.services import Services
+from gateway.store import StoreUnavailableError
 from gateway.store.records import LOW_LATENCY_TRIGGER, ExecutionRecord
 
 __all__ = ["ExecutionTracker"]
@@ -130,6 +131,8 @@ class ExecutionTracker:
                     record = await services.in_store(services.executions.get, execution_id)
                     if record is not None:
                         await self.refresh(record)
+            except StoreUnavailableError as exc:
+                _log.warning("refreshing executions waits for the store: %s", exc)
             except Exception:
                 # One bad record must not stop the others from being tracked.
                 _log.exception("refreshing executions failed")

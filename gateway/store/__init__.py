@@ -5,7 +5,7 @@ ORM rows never leave this package; repositories return the records of `records.p
 
 from __future__ import annotations
 
-from gateway.store.db import Database
+from gateway.store.db import Database, StoreUnavailableError
 from gateway.store.deployments import DeploymentRepository
 from gateway.store.environment_variables import EnvironmentVariableRepository
 from gateway.store.executions import ExecutionRepository
@@ -39,6 +39,7 @@ __all__ = [
     "PipelineRecord",
     "PipelineRepository",
     "StepLogRepository",
+    "StoreUnavailableError",
     "TokenInfo",
     "TokenRepository",
     "WorkerLogLine",

@@ -4,6 +4,7 @@ ending workflows that a stopped engine left behind."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -13,9 +14,13 @@ from gateway.engines.base import Manifest
 from gateway.engines.local.clock import format_status_time
 from gateway.engines.local.objects import set_phase_labels
 from gateway.engines.local.status import FULFILLED
+from gateway.store import StoreUnavailableError
 from gateway.store.records import WorkflowRecord
 
 __all__ = ["Saver", "mark_interrupted", "to_record"]
+
+_log = logging.getLogger(__name__)
+_RETRY_S = 0.5
 
 
 def to_record(
@@ -54,7 +59,13 @@ class Saver:
     async def _drain(self) -> None:
         while self._dirty:
             self._dirty = False
-            await self._save()
+            try:
+                await self._save()
+            except StoreUnavailableError as exc:
+                # The database is away for a moment (a restart): keep the change, try again.
+                _log.warning("saving a workflow failed, retrying: %s", exc)
+                self._dirty = True
+                await asyncio.sleep(_RETRY_S)
 
     async def flush(self) -> None:
         self.mark()

@@ -38,7 +38,7 @@ from gateway.engines.local.objects import new_object
 from gateway.engines.local.specs import apply_template_defaults
 from gateway.engines.local.support import CRON_WORKFLOW, check_supported
 from gateway.engines.local.validation import validate_metadata, validate_spec
-from gateway.store import CronWorkflowRepository, ObjectRecord
+from gateway.store import CronWorkflowRepository, ObjectRecord, StoreUnavailableError
 
 __all__ = ["CRON_LABEL", "SCHEDULED_TIME_ANNOTATION", "CronCatalog"]
 
@@ -205,6 +205,9 @@ class CronCatalog:
             try:
                 await self.tick()
                 wake_at = await self._next_fire_time()
+            except StoreUnavailableError as exc:
+                _log.warning("cron scheduler waits for the store: %s", exc)
+                wake_at = self._clock.now() + _RETRY
             except Exception:
                 _log.exception("cron scheduler tick failed")
                 wake_at = self._clock.now() + _RETRY

@@ -60,7 +60,7 @@ def served(data_dir: Path) -> Iterator[tuple[str, str]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        for _ in range(1200):  # up to a minute on a busy machine
             try:
                 requests.get(url + "/api/v1/pipelines", timeout=1)
                 break

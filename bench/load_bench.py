@@ -35,6 +35,8 @@ from endpoint_bench import BARE_APP
 from gateway_bench import _free_port, served
 from noop_pipeline import write_code
 
+_UVICORN = [sys.executable, "-m", "uvicorn"]
+
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -108,12 +110,12 @@ def _bare_answered_s(folder: Path, calls: int) -> float:
     (folder / "bare_app.py").write_text(BARE_APP)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)],
+        [*_UVICORN, "bare_app:app", "--port", str(port), "--log-level", "warning"],
         cwd=folder,
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(200):
+        for _ in range(1200):
             try:
                 requests.post(f"http://127.0.0.1:{port}/endpoints/x", timeout=1)
                 break

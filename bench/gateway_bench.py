@@ -62,9 +62,9 @@ def served(data_dir: Path) -> Iterator[tuple[str, str]]:
     try:
         for _ in range(1200):  # up to a minute on a busy machine
             try:
-                requests.get(url + "/api/v1/pipelines", timeout=1)
+                requests.get(url + "/api/v1/pipelines", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.05)
         yield url, token
     finally:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from craft_ai_sdk import INPUT_OUTPUT_TYPES as T
 from craft_ai_sdk.io import Input, Output
 
@@ -18,6 +19,7 @@ from tests.gateway.acceptance.conftest import Gateway
 CALLS = 500
 
 
+@pytest.mark.timeout(1200)  # 500 executions on two cores: minutes when the machine is busy
 def test_500_endpoint_calls_at_once_are_all_answered_and_recorded(
     gateway: Gateway, sdk: Any, pipeline_name: Callable[[str], str], tmp_path: Path
 ) -> None:

@@ -44,7 +44,7 @@ def _serve(data_dir: Path, database_url: str) -> Iterator[tuple[requests.Session
             stderr=stderr,
         )
     try:
-        _until(lambda: _answers(f"{base}/openapi.json"), 60)
+        _until(lambda: _answers(f"{base}/openapi.json"), 180)
         session = requests.Session()
         refreshed = session.post(f"{base}/api/v1/auth/refresh", json={"refresh_token": token})
         session.headers["Authorization"] = f"Bearer {refreshed.json()['access_token']}"

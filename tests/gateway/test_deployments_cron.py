@@ -75,7 +75,12 @@ async def serve(data_dir: Path) -> AsyncIterator[App]:
             files={"step_file": ("code.tar.gz", tar_gz({"src/add.py": ADD}))},
         )
         assert created.status_code == 200, created.text
-        ready = await client.get("/api/v1/pipelines/adder", params={"wait_for_completion": "true"})
+        for _ in range(120):  # each look holds a second: building the environment may take more
+            ready = await client.get(
+                "/api/v1/pipelines/adder", params={"wait_for_completion": "true"}
+            )
+            if ready.json()["creation_info"]["status"] != "creation_pending":
+                break
         assert ready.json()["creation_info"]["status"] == "ready"
         yield App(client, clock, app.state.services)
 

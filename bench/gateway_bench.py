@@ -65,7 +65,7 @@ def served(data_dir: Path) -> Iterator[tuple[str, str]]:
             try:
                 requests.get(url + "/api/v1/pipelines", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.05)
         yield url, token
     finally:

@@ -15,7 +15,7 @@ from compiler.errors import CompileError
 from compiler.keys import ABSENT_FILE_KEY, datastore_key
 from compiler.models import Deployment, Input, InputSource, OutputDestination, Pipeline, Run
 from compiler.naming import is_identifier
-from compiler.values import ABSENT, DataType, encode_parameter, is_value_of_type
+from compiler.values import ABSENT, DataType, encode_parameter, value_problem
 
 __all__ = [
     "Bindings",
@@ -201,12 +201,8 @@ def _check_given(declared: Input) -> None:
 
 
 def _check_value(declared: Input, value: Any, field_: str) -> None:
-    if value is not None and not is_value_of_type(declared.data_type, value):
-        raise CompileError(
-            field_,
-            "input_type",
-            f"input {declared.name!r} expects a {declared.data_type}, got {type(value).__name__}",
-        )
+    if value is not None and (problem := value_problem(declared.data_type, value)):
+        raise CompileError(field_, "input_type", f"input {declared.name!r} {problem}")
 
 
 def _bind_source(declared: Input, source: InputSource, field_: str, rule: Rule) -> InputBinding:

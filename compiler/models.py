@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_core import PydanticCustomError
 
 from compiler.naming import OBJECT_NAME_MAX, is_dns_label, is_identifier
-from compiler.values import DataType, is_value_of_type
+from compiler.values import DataType, value_problem
 
 __all__ = [
     "ContainerConfig",
@@ -99,12 +99,8 @@ class Input(Output):
             return self
         if self.data_type is DataType.FILE:
             raise invalid("file_default", "a file input cannot have a default_value")
-        if not is_value_of_type(self.data_type, self.default_value):
-            raise invalid(
-                "default_type",
-                f"default_value {self.default_value!r} of input {self.name!r} is not of type "
-                f"{self.data_type.value}",
-            )
+        if problem := value_problem(self.data_type, self.default_value):
+            raise invalid("default_type", f"the default_value of input {self.name!r} {problem}")
         return self
 
 

@@ -88,7 +88,11 @@ def step_template(step: Step, ctx: StepContext) -> m.Template:
             spec_inputs.append(_spec(step_input, path=path))
         elif wire.kind == "secret":
             env.append(_secret_env(variable, wire.argument, ctx))
-            spec_inputs.append(_spec(step_input, env=variable, encoding="raw"))
+            # The user's variable, by its own name: the runner's errors speak of it, never of
+            # the internal TENDER_INPUT_* variable that carries it.
+            spec_inputs.append(
+                _spec(step_input, env=variable, encoding="raw", variable=wire.argument)
+            )
         else:
             parameters.append(m.Parameter(name=step_input.name))
             value = f"{{{{inputs.parameters.{step_input.name}}}}}"

@@ -12,6 +12,7 @@ from gateway.deployments import EndpointGates, restore_low_latency
 from gateway.deps import close_form
 from gateway.engines.local import Clock
 from gateway.errors import install_error_handlers
+from gateway.openapi import ERROR_RESPONSES, SIGNED_URL_RESPONSES, install_openapi
 from gateway.responses import JSON
 from gateway.routes import (
     auth,
@@ -31,6 +32,14 @@ from gateway.settings import Settings
 from gateway.tracking import ExecutionTracker
 
 __all__ = ["create_app"]
+
+_DESCRIPTION = """The Craft AI platform's API, served on Argo Workflows (or the embedded engine).
+
+Trade an SDK token (`tender token create`) for an access token with `POST /api/v1/auth/refresh`,
+then send `Authorization: Bearer <access token>`. Endpoints take their own endpoint token, and
+the data store's signed URLs carry their signature; every other route answers 401 without an
+access token. Every error is `{"message", "name", "request_id", "additional_data"}`.
+"""
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
@@ -63,27 +72,35 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(
         title="tender",
+        description=_DESCRIPTION,
         lifespan=lifespan,
         # An accidental 307 on /outputs?wait_for_completion=true loops the SDK forever.
         redirect_slashes=False,
         default_response_class=JSON,
-        docs_url=None,
-        openapi_url=None,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
         redoc_url=None,
         dependencies=[Depends(close_form)],
     )
+    app.state.settings = settings  # what the routes' body limits read (gateway.bodies)
     install_error_handlers(app)
-    app.include_router(auth.router)
-    app.include_router(pipelines.router)
-    app.include_router(executions.router)
-    app.include_router(deployments.router)
-    app.include_router(endpoints.router)
-    app.include_router(environment_variables.router)
-    app.include_router(datastore.router)
-    app.include_router(datastore.signed_router)
-    app.include_router(metrics.router)
-    app.include_router(resource_metrics.router)
-    app.include_router(pipeline_templates.router)
-    app.include_router(environment.public_router)
-    app.include_router(environment.router)
+    for router in (
+        auth.router,
+        pipelines.router,
+        pipelines.uploads,
+        executions.router,
+        deployments.router,
+        deployments.uploads,
+        endpoints.router,
+        environment_variables.router,
+        datastore.router,
+        metrics.router,
+        resource_metrics.router,
+        pipeline_templates.router,
+        environment.public_router,
+        environment.router,
+    ):
+        app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(datastore.signed_router, responses=SIGNED_URL_RESPONSES)
+    install_openapi(app)
     return app

@@ -1,21 +1,20 @@
 """The ``tender`` command: one verb per daily action, a noun group per administration task.
 
-Options override the ``TENDER_*`` environment variables they are named after. The server and
-the store are imported inside the commands that use them, so that ``tender compile`` starts
-without loading them.
+Options override the ``TENDER_*`` environment variables they are named after. Each command
+imports what it needs when it runs (the compiler, the store, the server), so that none pays for
+the others' imports: ``python -X importtime -c "import gateway.cli"`` shows typer alone.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from compiler import CompileError, compile_document, dump_yaml, parse_document
-from gateway.settings import Settings
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 app = typer.Typer(
     name="tender",
@@ -30,7 +29,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Where tender keeps its state [env: TENDER_DATA_DIR].",
+        help="Where tender keeps its state (env TENDER_DATA_DIR, default ./.tender).",
         show_default=False,
     ),
 ]
@@ -38,6 +37,10 @@ DataDir = Annotated[
 
 def _settings(**overrides: Any) -> Settings:
     """The settings, or a message naming each wrong one and exit code 2."""
+    from pydantic import ValidationError
+
+    from gateway.settings import Settings
+
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -64,6 +67,8 @@ def compile_(
     ] = None,
 ) -> None:
     """Print the Argo manifests of a pipeline file as multi-document YAML."""
+    from compiler import CompileError, compile_document, dump_yaml, parse_document
+
     try:
         manifests = compile_document(parse_document(file.read_text(encoding="utf-8")))
     except CompileError as exc:
@@ -79,10 +84,14 @@ def compile_(
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="[env: TENDER_HOST, default 127.0.0.1]", show_default=False)
+        str | None,
+        typer.Option(
+            help="Address to listen on (env TENDER_HOST, default 127.0.0.1).", show_default=False
+        ),
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="[env: TENDER_PORT, default 8080]", show_default=False)
+        int | None,
+        typer.Option(help="Port to listen on (env TENDER_PORT, default 8080).", show_default=False),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -114,3 +123,45 @@ def token_create(
     from gateway.admin import create_sdk_token
 
     typer.echo(create_sdk_token(_settings(data_dir=data_dir), name))
+
+
+@token_app.command("list")
+def token_list(data_dir: DataDir = None) -> None:
+    """List the SDK tokens: name, id (the user they act as), creation date; never a secret."""
+    from gateway.admin import list_sdk_tokens
+
+    for token in list_sdk_tokens(_settings(data_dir=data_dir)):
+        typer.echo(f"{token.name}\t{token.id}\t{token.created_at.isoformat()}")
+
+
+@token_app.command("delete")
+def token_delete(
+    name: Annotated[str, typer.Argument(help="The name the token was created with.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Delete the SDK tokens with this name; their access tokens stop working at once."""
+    from gateway.admin import TokenNotFoundError, delete_sdk_tokens
+
+    try:
+        deleted = delete_sdk_tokens(_settings(data_dir=data_dir), name)
+    except TokenNotFoundError as exc:
+        typer.echo(f"tender: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"tender: deleted {deleted} SDK token(s) named {name!r}", err=True)
+
+
+@token_app.command("rotate")
+def token_rotate(
+    name: Annotated[str, typer.Argument(help="The name the token was created with.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Print a new secret for the SDK token with this name; the old one, and the access tokens
+    issued for it, stop working at once. Pipelines and executions keep their owner."""
+    from gateway.admin import TokenNotFoundError, rotate_sdk_token
+
+    try:
+        token = rotate_sdk_token(_settings(data_dir=data_dir), name)
+    except TokenNotFoundError as exc:
+        typer.echo(f"tender: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(token)

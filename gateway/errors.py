@@ -10,7 +10,7 @@
     ├── PayloadTooLargeError     413
     ├── ExecutionFailedError     500  the execution the caller waits for failed
     ├── NotProvidedError         501  a part of the platform tender does not have
-    ├── EngineUnavailableError   503
+    ├── EngineUnavailableError   503  the engine, or the store's database, cannot be reached
     └── StorageUnavailableError  503  the bucket cannot be reached, or refuses the gateway
 
 Foreign errors are mapped here too: the compiler's ``CompileError`` (400, naming the field), the
@@ -32,7 +32,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from compiler import CompileError
-from gateway import archives, datastore, forms, storage
+from gateway import archives, datastore, forms, storage, store
 from gateway.engines import errors as engine_errors
 from gateway.responses import JSON
 
@@ -159,6 +159,7 @@ _FOREIGN_ERRORS: tuple[tuple[type[Exception], type[TenderError]], ...] = (
     (engine_errors.InvalidLabelSelectorError, BadRequestError),
     (engine_errors.WorkflowStateError, ConflictError),
     (engine_errors.EngineUnavailableError, EngineUnavailableError),
+    (store.StoreUnavailableError, EngineUnavailableError),
 )
 
 
@@ -190,7 +191,13 @@ async def _handle_tender(request: Request, exc: Exception) -> Response:
 
 async def _handle_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized"}
+    names = {
+        400: "BadRequest",
+        401: "Unauthorized",
+        404: "NotFound",
+        405: "MethodNotAllowed",
+        413: "BodyTooLarge",
+    }
     message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route for {request.method} {request.url.path}"

@@ -3,6 +3,10 @@
 The engine knows phases, nodes, times and output values; the store knows who started the
 execution, with which inputs, and where each output goes. ``workflow_state`` reads the former,
 ``execution_view`` joins both into what ``get_pipeline_execution`` returns.
+
+Dates keep ``created_at <= step start <= step end <= end_date``: the embedded engine's times
+have milliseconds, Argo's whole seconds, so each time is raised to the one before it when it
+is earlier (docs/ARCHITECTURE.md, "Dates").
 """
 
 from __future__ import annotations
@@ -43,39 +47,48 @@ class WorkflowState:
 
 
 def workflow_state(
-    workflow: Manifest, pipeline: Pipeline, outputs: list[dict[str, Any]]
+    workflow: Manifest, pipeline: Pipeline, outputs: list[dict[str, Any]], created_at: datetime
 ) -> WorkflowState:
+    """The engine's state of an execution created (by the gateway's clock) at ``created_at``."""
     name = workflow["metadata"]["name"]
     status = workflow.get("status") or {}
     nodes: dict[str, Any] = status.get("nodes") or {}
     by_name = {node["name"]: node for node in nodes.values()}
-    steps = [
-        _step(step.name, by_name.get(f"{name}.{step.name}"), pipeline)
-        for step in pipeline.all_steps()
-    ]
+    steps, ends = [], [created_at]
+    for step in pipeline.all_steps():
+        node = by_name.get(f"{name}.{step.name}") or {}
+        start, end = _node_times(node, created_at)
+        steps.append(step_record(step.name, node.get("phase") or "Pending", start, end, pipeline))
+        ends += [end] if end is not None else []
     phase = status.get("phase") or "Pending"
     root = nodes.get(name, {})
     if phase == "Succeeded":
         values = {p["name"]: p.get("value") for p in root.get("outputs", {}).get("parameters", [])}
         outputs = with_output_values(outputs, values)
+    end_date = parse_argo_time(status.get("finishedAt"))
+    if end_date is not None:
+        end_date = max(end_date, *ends)
     return WorkflowState(
         status=phase,
-        end_date=parse_argo_time(status.get("finishedAt")),
+        end_date=end_date,
         steps=steps,
         outputs=outputs,
         message=status.get("message"),
     )
 
 
-def _step(step_name: str, node: dict[str, Any] | None, pipeline: Pipeline) -> dict[str, Any]:
-    node = node or {}
-    return step_record(
-        step_name,
-        node.get("phase") or "Pending",
-        parse_argo_time(node.get("startedAt")),
-        parse_argo_time(node.get("finishedAt")),
-        pipeline,
-    )
+def _node_times(
+    node: dict[str, Any], created_at: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """A step's start and end, never before the execution's creation nor the end before the
+    start (Argo's whole seconds may put them there)."""
+    start = parse_argo_time(node.get("startedAt"))
+    end = parse_argo_time(node.get("finishedAt"))
+    if start is not None:
+        start = max(start, created_at)
+    if end is not None:
+        end = max(end, start or created_at)
+    return start, end
 
 
 def step_record(

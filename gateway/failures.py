@@ -4,13 +4,18 @@ A failed execution answers 500 with a message, which the SDK raises as an SdkExc
 (craft-api.md sections 5.3 and 5.5): the message names the failed steps and the last line the
 step wrote to stderr (the step runner ends with one), or, when the step never ran its code (a
 missing secret key or input artifact), the engine's message for it.
+
+The engine speaks of Kubernetes objects a platform user never made: a key missing from the
+Secret that holds the environment variables is said as the user's variable that does not exist.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
+from compiler import CompileOptions
 from gateway.engines.errors import EngineError
 from gateway.errors import ExecutionFailedError
 from gateway.lowlatency.logs import call_log_lines
@@ -18,6 +23,10 @@ from gateway.services import Services
 from gateway.store.records import LOW_LATENCY_TRIGGER, ExecutionRecord
 
 __all__ = ["failure_error"]
+
+# Kubernetes' (and the embedded engine's) words for a secretKeyRef whose key is missing.
+_MISSING_KEY = re.compile(r"couldn't find key (?P<key>\S+) in Secret (?:[^/\s]+/)?(?P<secret>\S+)")
+_SECRET_NAME = CompileOptions().secret_name
 
 
 async def failure_error(services: Services, record: ExecutionRecord) -> ExecutionFailedError:
@@ -36,7 +45,7 @@ async def failure_error(services: Services, record: ExecutionRecord) -> Executio
         elif record.trigger == LOW_LATENCY_TRIGGER:
             pass  # no Workflow: a call always ends with a `tender:` line when it fails
         elif reason := _node_failure(await services.engine.get_workflow(record.id)):
-            message += f": {reason}"
+            message += f": {_in_users_words(reason, record)}"
     return ExecutionFailedError(
         message, additional_data={"execution_id": record.id, "status": record.status}
     )
@@ -47,6 +56,23 @@ async def _lines(services: Services, record: ExecutionRecord) -> list[tuple[str,
     if record.trigger == LOW_LATENCY_TRIGGER:
         return [(line.stream, line.content) for line in await call_log_lines(services, record)]
     return [(e["stream"], e["content"]) for e in await services.engine.workflow_logs(record.id)]
+
+
+def _in_users_words(reason: str, record: ExecutionRecord) -> str:
+    found = _MISSING_KEY.search(reason)
+    if found is None or found["secret"].rstrip(".,;") != _SECRET_NAME:
+        return reason
+    variable = found["key"]
+    inputs = [
+        item["pipeline_input_name"]
+        for item in record.inputs
+        if item.get("mapping_value") == {"environment_variable_name": variable}
+    ]
+    mapped = f" (input {', '.join(map(repr, inputs))} is mapped from it)" if inputs else ""
+    return (
+        f"environment variable {variable!r} does not exist{mapped}: create it, "
+        "or map the input from another source"
+    )
 
 
 def _node_failure(workflow: dict[str, Any]) -> str | None:

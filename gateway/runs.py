@@ -6,7 +6,6 @@ Everything that can be refused is refused before anything is written. Uploaded f
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from compiler import InputSource, OutputDestination, Pipeline, Run, compile_run
 from compiler.documents import raise_compile_error
 from compiler.keys import run_input_key, run_inputs_prefix
 from compiler.values import MAX_VALUE_BYTES
+from gateway.bodies import decode_json
 from gateway.environment_variables import compile_options
 from gateway.errors import BadRequestError, ConflictError, PayloadTooLargeError
 from gateway.execution_io import run_inputs, run_outputs
@@ -52,6 +52,8 @@ async def start_run(
     try:
         for name, content in files.items():
             await services.storage.put_file(run.files[name], content)
+        # Before the engine may start a step, so that no step starts before its execution.
+        created_at = datetime.now(UTC)
         submitted = await services.engine.submit_workflow(manifest)
         name = submitted["metadata"]["name"]
         services.expect_execution(name)
@@ -62,7 +64,7 @@ async def start_run(
             deployment_name=None,
             trigger="run",
             created_by=created_by,
-            created_at=datetime.now(UTC),
+            created_at=created_at,
             status="Pending",
             end_date=None,
             steps=[],
@@ -77,9 +79,6 @@ async def start_run(
 
 
 def _parse_run(fields: Mapping[str, str], files: dict[str, str]) -> Run:
-    inputs = _json_field(fields, "json_inputs", "{}")
-    if not isinstance(inputs, dict):
-        raise BadRequestError("json_inputs must be a JSON object", name="InvalidInputs")
     size = len(fields.get("json_inputs", "").encode())
     if size > MAX_VALUE_BYTES:
         raise PayloadTooLargeError(
@@ -87,6 +86,9 @@ def _parse_run(fields: Mapping[str, str], files: dict[str, str]) -> Run:
             f"({MAX_VALUE_BYTES} bytes): send large values as files",
             name="InputsTooLarge",
         )
+    inputs = _json_field(fields, "json_inputs", "{}")
+    if not isinstance(inputs, dict):
+        raise BadRequestError("json_inputs must be a JSON object", name="InvalidInputs")
     inputs_mapping = _validated(_INPUT_SOURCES, fields, "inputs_mapping")
     outputs_mapping = _validated(_OUTPUT_DESTINATIONS, fields, "outputs_mapping")
     return Run(
@@ -102,7 +104,4 @@ def _validated(adapter: TypeAdapter[list[T]], fields: Mapping[str, str], name: s
 
 
 def _json_field(fields: Mapping[str, str], name: str, default: str) -> Any:
-    try:
-        return json.loads(fields.get(name) or default)
-    except json.JSONDecodeError as exc:
-        raise BadRequestError(f"{name} is not valid JSON: {exc}", name="InvalidJSON") from None
+    return decode_json(fields.get(name) or default, name)

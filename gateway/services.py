@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from compiler import Pipeline
 from compiler.labels import PIPELINE_LABEL
 from gateway.auth import new_signing_key
+from gateway.data_dir import prepare_data_dir
 from gateway.datastore import LocalTransfers, S3Transfers, Transfers
 from gateway.engines.base import Engine, Manifest
 from gateway.engines.local import Clock, LocalEngine, LocalEngineSettings
@@ -103,7 +104,8 @@ class Services:
 async def open_services(
     settings: Settings, *, clock: Clock | None = None
 ) -> AsyncIterator[Services]:
-    for folder in (settings.data_dir, settings.storage_dir, settings.work_dir):
+    await asyncio.to_thread(prepare_data_dir, settings)
+    for folder in (settings.storage_dir, settings.work_dir):
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     try:

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     token_lifetime_s: int = Field(default=3600, ge=300)
     # How long the long-polls (?wait_for_completion=true) hold a request before answering.
     long_poll_s: float = Field(default=30.0, gt=0)
+    # Request bodies held in memory (JSON, urlencoded forms), refused with 413 beyond this.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # Bodies that carry files (code archives, file inputs, data store uploads and parts) stream
+    # to storage: S3 takes at most 5 GiB in one upload or one part.
+    max_upload_bytes: int = Field(default=5 * 1024 * 1024 * 1024, gt=0)
     # The uncompressed size of a pipeline's code archive (the SDK documents 5 MB of folders).
     max_code_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     pip_timeout_s: float = Field(default=600.0, gt=0)

@@ -29,6 +29,7 @@ from gateway.engines.errors import ObjectNotFoundError, WatchExpiredError
 from gateway.errors import NotFoundError
 from gateway.executions import WorkflowState, workflow_state
 from gateway.services import Services
+from gateway.store import StoreUnavailableError
 from gateway.store.records import LOW_LATENCY_TRIGGER, ExecutionRecord
 
 __all__ = ["ENGINE_LOST", "WORKFLOW_DELETED", "ExecutionTracker"]
@@ -150,10 +151,13 @@ class ExecutionTracker:
             except WatchExpiredError:
                 _log.info("the engine's watch expired: listing again")
                 continue
-            except Exception:
+            except Exception as exc:
                 if self._stopping.is_set():
                     break
-                _log.exception("following the engine failed; listing again in %.1f s", delay)
+                if isinstance(exc, StoreUnavailableError):
+                    _log.warning("following the engine waits for the store: %s", exc)
+                else:
+                    _log.exception("following the engine failed; listing again in %.1f s", delay)
                 await self._pause(delay)
                 delay = min(delay * 2, self._max_retry_s)
             else:
@@ -256,7 +260,7 @@ class ExecutionTracker:
     def _state(self, tracked: _Tracked, workflow: Manifest) -> WorkflowState:
         record = tracked.record
         if tracked.pipeline is not None:
-            return workflow_state(workflow, tracked.pipeline, record.outputs)
+            return workflow_state(workflow, tracked.pipeline, record.outputs, record.created_at)
         status = workflow.get("status") or {}
         phase = status.get("phase") or "Pending"
         end = parse_argo_time(status.get("finishedAt"))
@@ -288,8 +292,11 @@ class ExecutionTracker:
             self._pending.clear()
             try:
                 await services.db.writer.run(services.executions.update_states, batch)
-            except Exception:
-                _log.exception("writing %d execution records failed; retrying", len(batch))
+            except Exception as exc:
+                if isinstance(exc, StoreUnavailableError):
+                    _log.warning("writing %d execution records waits for the store", len(batch))
+                else:
+                    _log.exception("writing %d execution records failed; retrying", len(batch))
                 for record in batch:
                     self._pending.setdefault(record.id, record)
                 await asyncio.sleep(delay)

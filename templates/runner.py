@@ -192,14 +192,19 @@ def _decode_env_input(entry: dict[str, Any]) -> tuple[bool, Any]:
         return False, None
     if entry["encoding"] == "raw" and data_type == "string":
         return True, text
+    # A raw value is a user's environment variable: name it (never print its value), and
+    # never the internal variable that carries it.
+    source = f"environment variable {entry['variable']!r}" if "variable" in entry else None
     try:
         value = _loads(text)
     except ValueError:
-        # A raw value comes from a Kubernetes Secret: name it, never print it.
+        if source is None:
+            raise StepError(f"input {name!r} ({data_type}) is not valid JSON") from None
         raise StepError(
-            f"input {name!r} ({data_type}): environment variable {env} is not valid JSON"
+            f"input {name!r} is a {data_type}, but {source}, which it is mapped from, "
+            f"does not hold one (it is not valid JSON)"
         ) from None
-    _check_type(f"input {name!r}", data_type, value)
+    _check_type(f"input {name!r}" + (f" (from {source})" if source else ""), data_type, value)
     return True, value
 
 

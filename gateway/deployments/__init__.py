@@ -13,6 +13,7 @@ from gateway.deployments.lifecycle import (
     pipeline_of,
     restore_low_latency,
     rotate_endpoint_token,
+    schedule_error,
     update_deployment,
 )
 from gateway.deployments.results import endpoint_results
@@ -40,6 +41,7 @@ __all__ = [
     "read_endpoint_call",
     "restore_low_latency",
     "rotate_endpoint_token",
+    "schedule_error",
     "trigger_endpoint",
     "update_deployment",
 ]

@@ -80,10 +80,15 @@ def deployment_of(record: DeploymentRecord) -> Deployment:
 
 
 def deployment_view(
-    record: DeploymentRecord, pipeline: Pipeline | None, pods: list[dict[str, str]] | None = None
+    record: DeploymentRecord,
+    pipeline: Pipeline | None,
+    pods: list[dict[str, str]] | None = None,
+    *,
+    schedule_error: str | None = None,
 ) -> dict[str, Any]:
     """The object ``get_deployment`` returns (core/deployments.py:515-612 in the SDK); ``pods``
-    are a low-latency deployment's workers."""
+    are a low-latency deployment's workers; a periodic deployment also says why its schedule
+    failed last (``schedule_error``)."""
     deployment = deployment_of(record)
     view: dict[str, Any] = {
         "name": record.name,
@@ -112,6 +117,7 @@ def deployment_view(
     else:
         view["schedule"] = deployment.schedule
         view["human_readable_schedule"] = f"cron {deployment.schedule!r}, in UTC"
+        view["schedule_error"] = schedule_error
     return view
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "pipeline_of",
     "restore_low_latency",
     "rotate_endpoint_token",
+    "schedule_error",
     "update_deployment",
 ]
 
@@ -210,6 +211,25 @@ async def get_deployment(services: Services, name: str, *, wait: bool = False) -
         if not wait or record.status != PENDING or loop.time() >= deadline:
             return record
         await asyncio.sleep(_POLL_S)
+
+
+async def schedule_error(services: Services, record: DeploymentRecord) -> str | None:
+    """Why a periodic deployment's schedule failed last, from its CronWorkflow's conditions
+    (Argo's ``SpecError`` and ``SubmissionError``, which both engines set); None while it works."""
+    if record.execution_rule != "periodic" or record.status not in (UP, DISABLED):
+        return None
+    try:
+        cron = await services.engine.get_cron_workflow(engine_object_name(record))
+    except ObjectNotFoundError:
+        return None
+    for condition in (cron.get("status") or {}).get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "SpecError":
+            return str(condition.get("message"))
+        if condition.get("type") == "SubmissionError":
+            return f"the last scheduled execution could not start: {condition.get('message')}"
+    return None
 
 
 async def pipeline_of(services: Services, record: DeploymentRecord) -> Pipeline | None:

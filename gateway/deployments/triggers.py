@@ -24,7 +24,8 @@ from compiler.bindings import FromParameter, bind_deployment
 from compiler.keys import run_input_key, run_inputs_prefix
 from compiler.labels import DEPLOYMENT_LABEL, PIPELINE_LABEL, TRIGGER_LABEL
 from compiler.models import Input
-from compiler.values import MAX_VALUE_BYTES, DataType, encode_parameter, is_value_of_type
+from compiler.values import MAX_VALUE_BYTES, DataType, encode_parameter, value_problem
+from gateway.bodies import decode_json
 from gateway.deployments.definitions import UP, deployment_of
 from gateway.deployments.lifecycle import deployments_of, engine_object_name, pipeline_of
 from gateway.errors import BadRequestError, ConflictError, PayloadTooLargeError
@@ -65,16 +66,13 @@ async def read_endpoint_call(request: Request) -> EndpointCall:
             size += len(part.encode())
             try:
                 values[name] = json.loads(part)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 values[name] = part
         return EndpointCall(values, files, size)
     body = await request.body()
     if not body.strip():
         return EndpointCall({}, {}, 0)
-    try:
-        decoded = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequestError(f"the body is not valid JSON: {exc}", name="InvalidJSON") from None
+    decoded = decode_json(body, "the body")
     if not isinstance(decoded, dict):
         raise BadRequestError("the body must be a JSON object of inputs", name="InvalidInputs")
     return EndpointCall(decoded, {}, len(body))
@@ -192,8 +190,12 @@ def _check_call(declared: dict[str, _EndpointInput], call: EndpointCall) -> None
             value = call.values[name]
             if data_type is DataType.FILE:
                 raise _wrong_type(name, data_type, "a value: send it as a file part")
-            if value is not None and not is_value_of_type(data_type, value):
-                raise _wrong_type(name, data_type, type(value).__name__)
+            if value is not None and (problem := value_problem(data_type, value)):
+                raise BadRequestError(
+                    f"input {name!r} {problem}",
+                    name="InvalidInputType",
+                    additional_data={"input": name},
+                )
         elif endpoint_input.required:
             raise BadRequestError(
                 f"input {name!r} is required", name="MissingInput", additional_data={"input": name}
@@ -241,6 +243,8 @@ async def _submit(
                 given=given,
                 files=files,
             )
+        # Before the engine may start a step, so that no step starts before its execution.
+        created_at = datetime.now(UTC)
         submitted = await services.engine.submit_from_template(
             engine_object_name(record), parameters, labels
         )
@@ -254,7 +258,7 @@ async def _submit(
             trigger="endpoint",
             # The platform's executions of a deployment are its creator's (craft-api.md 5.3).
             created_by=record.created_by,
-            created_at=datetime.now(UTC),
+            created_at=created_at,
             status="Pending",
             end_date=None,
             steps=[],

@@ -9,16 +9,18 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from gateway.auth import hash_token, issue_access_token
+from gateway.auth import issue_access_token
+from gateway.bodies import LimitedRoute
 from gateway.deps import CurrentUser, ServicesDep
 from gateway.errors import AuthenticationError, NotFoundError
+from gateway.sdk_tokens import hash_token
 from gateway.services import Services
 from gateway.step_scope import running_execution
 from gateway.step_tokens import is_step_token, read_step_token
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=LimitedRoute)
 
 
 class RefreshRequest(BaseModel):
@@ -42,10 +44,13 @@ async def refresh(body: RefreshRequest, services: ServicesDep) -> dict[str, Any]
             execution_id=execution_id,
         )
         return {"access_token": access_token}
-    token_id = await services.in_store(services.tokens.find, hash_token(body.refresh_token))
+    token_hash = hash_token(body.refresh_token)
+    token_id = await services.in_store(services.tokens.find, token_hash)
     if token_id is None:
         raise AuthenticationError("this SDK token is not known", name="InvalidSdkToken")
-    access_token = issue_access_token(token_id, services.signing_key, now=now, lifetime=lifetime)
+    access_token = issue_access_token(
+        token_id, services.signing_key, now=now, lifetime=lifetime, sdk_token_hash=token_hash
+    )
     return {"access_token": access_token}
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
+from gateway.bodies import LimitedRoute, StreamRoute
 from gateway.datastore import (
     DATASTORE_PREFIX,
     SIGNED_ROUTE,
@@ -32,14 +33,17 @@ from gateway.datastore import (
 )
 from gateway.deps import ServicesDep, current_user
 from gateway.errors import NotFoundError
+from gateway.openapi import binary, request_body
 from gateway.services import Services
 from gateway.signed_urls import SignedUrlError
 from gateway.storage import InvalidKeyError, KeyConflictError, ObjectInfo, ObjectNotFoundError
 
 __all__ = ["router", "signed_router"]
 
-router = APIRouter(prefix="/api/v1/data-store", dependencies=[Depends(current_user)])
-signed_router = APIRouter()
+router = APIRouter(
+    prefix="/api/v1/data-store", dependencies=[Depends(current_user)], route_class=LimitedRoute
+)
+signed_router = APIRouter(route_class=StreamRoute)
 
 
 def _local_transfers(services: Services) -> LocalTransfers:
@@ -173,7 +177,16 @@ async def signed_download(request: Request, services: ServicesDep) -> Response:
     return await _signed(request, services, send)
 
 
-@signed_router.post(SIGNED_ROUTE)
+@signed_router.post(
+    SIGNED_ROUTE,
+    openapi_extra=request_body(
+        multipart={
+            "type": "object",
+            "properties": {"file": binary("the object")},
+            "required": ["file"],
+        }
+    ),
+)
 async def signed_upload(request: Request, services: ServicesDep) -> Response:
     async def receive(transfers: LocalTransfers, params: dict[str, str]) -> Response:
         async with request.form() as form:
@@ -186,7 +199,9 @@ async def signed_upload(request: Request, services: ServicesDep) -> Response:
     return await _signed(request, services, receive)
 
 
-@signed_router.put(SIGNED_ROUTE)
+@signed_router.put(
+    SIGNED_ROUTE, openapi_extra=request_body(octet_stream=binary("one part of the object"))
+)
 async def signed_part(request: Request, services: ServicesDep) -> Response:
     async def receive(transfers: LocalTransfers, params: dict[str, str]) -> Response:
         if not params.get("part_number", "").isdigit() or "upload_id" not in params:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
+from gateway.bodies import LimitedRoute, UploadRoute
 from gateway.deployments import (
     EndpointGates,
     create_deployment,
@@ -18,6 +19,7 @@ from gateway.deployments import (
     pipeline_of,
     read_endpoint_call,
     rotate_endpoint_token,
+    schedule_error,
     trigger_endpoint,
     update_deployment,
 )
@@ -26,12 +28,15 @@ from gateway.errors import BadRequestError
 from gateway.logs import LogQuery
 from gateway.lowlatency.deployments import pods
 from gateway.lowlatency.logs import deployment_logs
+from gateway.openapi import ENDPOINT_INPUTS, ref, request_body
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord
 
-__all__ = ["router"]
+__all__ = ["router", "uploads"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=LimitedRoute)
+# Triggering an endpoint takes its file inputs.
+uploads = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=UploadRoute)
 
 Wait = Annotated[bool, Query(alias="wait_for_completion")]
 
@@ -46,7 +51,12 @@ GatesDep = Annotated[EndpointGates, Depends(_gates)]
 
 async def _view(services: Services, record: DeploymentRecord) -> dict[str, Any]:
     pipeline = await pipeline_of(services, record)
-    return deployment_view(record, pipeline, pods(services, record.name))
+    return deployment_view(
+        record,
+        pipeline,
+        pods(services, record.name),
+        schedule_error=await schedule_error(services, record),
+    )
 
 
 async def _json_body(request: Request) -> Any:
@@ -56,7 +66,26 @@ async def _json_body(request: Request) -> Any:
         raise BadRequestError("the body must be a JSON object", name="InvalidJSON") from None
 
 
-@router.post("/endpoints")
+_CREATION = request_body(json=ref("DeploymentCreate"))
+_UPDATE = request_body(
+    json={
+        "type": "object",
+        "properties": {
+            "is_enabled": {"type": "boolean"},
+            "schedule": {"type": "string", "description": "5-field cron, in UTC"},
+            "inputs_mapping": {"type": "array", "items": ref("InputSource")},
+            "outputs_mapping": {"type": "array", "items": ref("OutputDestination")},
+        },
+        "additionalProperties": False,
+    }
+)
+_NEW_TOKEN = {
+    "type": "object",
+    "properties": {"endpoint_token": {"type": "string", "description": "the token to use"}},
+}
+
+
+@router.post("/endpoints", openapi_extra=_CREATION)
 async def create_endpoint(
     request: Request, services: ServicesDep, user: CurrentUser
 ) -> dict[str, Any]:
@@ -64,7 +93,7 @@ async def create_endpoint(
     return await _view(services, await create_deployment(services, deployment, user))
 
 
-@router.post("/periodic-deployment")
+@router.post("/periodic-deployment", openapi_extra=_CREATION)
 async def create_periodic(
     request: Request, services: ServicesDep, user: CurrentUser
 ) -> dict[str, Any]:
@@ -94,7 +123,7 @@ async def read(name: str, services: ServicesDep, wait: Wait = False) -> dict[str
     return await _view(services, await get_deployment(services, name, wait=wait))
 
 
-@router.patch("/deployments/{name}")
+@router.patch("/deployments/{name}", openapi_extra=_UPDATE)
 async def update(
     name: str, request: Request, services: ServicesDep, user: CurrentUser
 ) -> dict[str, Any]:
@@ -124,7 +153,7 @@ async def latest_execution(name: str, services: ServicesDep) -> dict[str, Any] |
     return None if execution_id is None else {"execution_id": execution_id}
 
 
-@router.post("/deployments/{name}/executions")
+@uploads.post("/deployments/{name}/executions", openapi_extra=ENDPOINT_INPUTS)
 async def trigger(
     name: str, request: Request, services: ServicesDep, gates: GatesDep
 ) -> dict[str, Any]:
@@ -134,7 +163,10 @@ async def trigger(
     return {"execution_id": execution.id}
 
 
-@router.post("/endpoints/{name}/generate-new-token")
+@router.post(
+    "/endpoints/{name}/generate-new-token",
+    openapi_extra=request_body(required=False, form=_NEW_TOKEN, multipart=_NEW_TOKEN),
+)
 async def generate_new_token(name: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """The SDK sends ``endpoint_token`` as a form field, or no body at all (craft-api.md 5.5)."""
     given = None

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.bodies import UploadRoute
 from gateway.deployments import (
     EndpointGates,
     check_endpoint_token,
@@ -25,6 +26,7 @@ from gateway.deployments.results import endpoint_output
 from gateway.deps import ServicesDep, TrackerDep
 from gateway.errors import ConflictError, NotFoundError
 from gateway.failures import failure_error
+from gateway.openapi import ENDPOINT_INPUTS, ENDPOINT_TOKEN
 from gateway.responses import JSON
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord, ExecutionRecord
@@ -32,7 +34,7 @@ from gateway.tracking import ExecutionTracker
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/endpoints")
+router = APIRouter(prefix="/endpoints", route_class=UploadRoute)
 
 Token = Annotated[str | None, Query(alias="token")]
 
@@ -72,7 +74,7 @@ async def _execution(
     return execution
 
 
-@router.post("/{path}")
+@router.post("/{path}", openapi_extra={**ENDPOINT_INPUTS, "security": ENDPOINT_TOKEN})
 async def call(
     path: str,
     request: Request,
@@ -86,7 +88,7 @@ async def call(
     return JSON({"execution_id": execution.id}, status_code=303, headers={"Location": location})
 
 
-@router.get("/v1/{path}/executions/{execution_id}")
+@router.get("/v1/{path}/executions/{execution_id}", openapi_extra={"security": ENDPOINT_TOKEN})
 async def results(
     path: str,
     execution_id: str,
@@ -110,7 +112,10 @@ async def results(
     return JSON({"execution_id": execution.id, "outputs": outputs})
 
 
-@router.get("/v1/{path}/executions/{execution_id}/outputs/{output_name}")
+@router.get(
+    "/v1/{path}/executions/{execution_id}/outputs/{output_name}",
+    openapi_extra={"security": ENDPOINT_TOKEN},
+)
 async def output_file(
     path: str,
     execution_id: str,

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from gateway.bodies import LimitedRoute
 from gateway.deps import current_user
 from gateway.errors import NotProvidedError
 
@@ -16,8 +17,8 @@ __all__ = ["ENVIRONMENT_ID", "public_router", "router"]
 # route below.
 ENVIRONMENT_ID = "tender"
 
-public_router = APIRouter(prefix="/api/v1")
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)])
+public_router = APIRouter(prefix="/api/v1", route_class=LimitedRoute)
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=LimitedRoute)
 
 
 @public_router.get("/environment-info")

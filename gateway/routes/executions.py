@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.bodies import LimitedRoute
 from gateway.deps import CallerDep, ServicesDep, TrackerDep, current_user
 from gateway.engines.local.clock import format_log_time
 from gateway.errors import ConflictError, NotFoundError
@@ -23,7 +24,9 @@ from gateway.store.records import LOW_LATENCY_TRIGGER
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/executions", dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/v1/executions", dependencies=[Depends(current_user)], route_class=LimitedRoute
+)
 
 _ATTEMPT = re.compile(r"\(\d+\)$")
 

@@ -6,13 +6,25 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from gateway.bodies import LimitedRoute
 from gateway.deps import CallerDep, ServicesDep
 from gateway.errors import BadRequestError
 from gateway.metrics import append_list_values, list_metrics, put_single_value
+from gateway.openapi import request_body
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/metrics")
+router = APIRouter(prefix="/api/v1/metrics", route_class=LimitedRoute)
+
+
+def _metric_body(key: str, value: dict[str, Any]) -> dict[str, Any]:
+    return request_body(
+        json={
+            "type": "object",
+            "properties": {key: value, "execution_id": {"type": "string", "minLength": 1}},
+            "required": [key, "execution_id"],
+        }
+    )
 
 
 async def _json_body(request: Request) -> Any:
@@ -22,7 +34,7 @@ async def _json_body(request: Request) -> Any:
         raise BadRequestError("the body must be a JSON object", name="InvalidJSON") from None
 
 
-@router.put("/single-value/{name}")
+@router.put("/single-value/{name}", openapi_extra=_metric_body("value", {"type": "number"}))
 async def put_value(
     name: str, request: Request, services: ServicesDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -30,7 +42,10 @@ async def put_value(
     return {"name": name}
 
 
-@router.post("/list-values/{name}")
+@router.post(
+    "/list-values/{name}",
+    openapi_extra=_metric_body("values", {"type": "array", "items": {"type": "number"}}),
+)
 async def append_values(
     name: str, request: Request, services: ServicesDep, caller: CallerDep
 ) -> dict[str, Any]:

@@ -6,13 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from gateway.bodies import LimitedRoute
 from gateway.deps import ServicesDep, current_user
 from gateway.errors import NotFoundError
 from gateway.pipeline_templates import template_details, template_reference, templates_of
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/pipeline-templates", dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/v1/pipeline-templates",
+    dependencies=[Depends(current_user)],
+    route_class=LimitedRoute,
+)
 
 
 @router.get("")

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.datastructures import UploadFile
 
 from compiler.keys import code_key
+from gateway.bodies import LimitedRoute, UploadRoute
 from gateway.deployments import delete_deployments_of_pipeline
 from gateway.deps import CurrentUser, ServicesDep, current_user
 from gateway.errors import BadRequestError, NotFoundError
 from gateway.forms import coerce_pipeline_form, unflatten
 from gateway.logs import LogQuery, filter_logs
+from gateway.openapi import binary, ref, request_body
 from gateway.pipeline_templates import pipeline_from_template, templates_of
 from gateway.pipelines import (
     create_pipeline,
@@ -24,9 +26,11 @@ from gateway.pipelines import (
 from gateway.responses import JSON
 from gateway.runs import start_run
 
-__all__ = ["router"]
+__all__ = ["router", "uploads"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=LimitedRoute)
+# Creation (the code archive) and runs (file inputs) take files.
+uploads = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=UploadRoute)
 
 Wait = Annotated[bool, Query(alias="wait_for_completion")]
 
@@ -37,7 +41,37 @@ async def project_information() -> dict[str, Any]:
     return {"included_folders": [], "requirements_path": None}
 
 
-@router.post("/pipelines")
+# The SDK's create_pipeline form: nested fields in bracket notation (gateway/forms.py).
+_PIPELINE_FORM = {
+    "type": "object",
+    "properties": {
+        "pipeline_name": {"type": "string"},
+        "function_path": {"type": "string"},
+        "function_name": {"type": "string"},
+        "description": {"type": "string"},
+        "step_file": binary("the code folder as a .tar.gz"),
+    },
+    "required": ["pipeline_name"],
+    "additionalProperties": {
+        "type": "string",
+        "description": "inputs[0][name], container_config[requirements_path], ...",
+    },
+}
+_RUN_FORM = {
+    "type": "object",
+    "properties": {
+        "json_inputs": {"type": "string", "description": "a JSON object of input values"},
+        "inputs_mapping": {"type": "string", "description": "a JSON list of InputSource"},
+        "outputs_mapping": {"type": "string", "description": "a JSON list of OutputDestination"},
+    },
+    "additionalProperties": binary("a file input, named after it"),
+}
+
+
+@uploads.post(
+    "/pipelines",
+    openapi_extra=request_body(json=ref("Pipeline"), multipart=_PIPELINE_FORM, form=_PIPELINE_FORM),
+)
 async def create(request: Request, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
     body, step_file = await _read_creation(request)
     if "pipeline_template_name" in body:
@@ -123,7 +157,10 @@ async def build_logs(
     return filter_logs(record.build_logs, query or LogQuery())
 
 
-@router.post("/pipelines/{name}/run")
+@uploads.post(
+    "/pipelines/{name}/run",
+    openapi_extra=request_body(required=False, multipart=_RUN_FORM, form=_RUN_FORM),
+)
 async def run(
     name: str, request: Request, services: ServicesDep, user: CurrentUser
 ) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from gateway.bodies import LimitedRoute
 from gateway.deps import ServicesDep, current_user
 from gateway.errors import NotProvidedError
 from gateway.resource_metrics import parse_period, resource_csv, resource_json
@@ -13,7 +14,7 @@ from gateway.store.resources import ResourceSampleRepository
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route_class=LimitedRoute)
 
 
 @router.get("/resource-metrics")

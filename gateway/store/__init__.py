@@ -5,7 +5,7 @@ ORM rows never leave this package; repositories return the records of `records.p
 
 from __future__ import annotations
 
-from gateway.store.db import Database
+from gateway.store.db import Database, StoreUnavailableError
 from gateway.store.deployments import DeploymentRepository
 from gateway.store.environment_variables import EnvironmentVariableRepository
 from gateway.store.executions import ExecutionRepository
@@ -20,6 +20,7 @@ from gateway.store.records import (
     ObjectRecord,
     PipelineRecord,
     StepProcess,
+    TokenInfo,
     WorkerLogLine,
     WorkflowRecord,
     WorkflowStatus,
@@ -43,6 +44,8 @@ __all__ = [
     "StepLogRepository",
     "StepProcess",
     "StepProcessRepository",
+    "StoreUnavailableError",
+    "TokenInfo",
     "TokenRepository",
     "WorkerLogLine",
     "WorkerLogRepository",

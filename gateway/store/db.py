@@ -3,6 +3,10 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout, so readers never block the
 single writer; PostgreSQL is reached through psycopg 3. SQLAlchemy is used synchronously: async
 callers go through `asyncio.to_thread` (aiosqlite/asyncpg are not dependencies).
+
+A database that cannot be reached (PostgreSQL restarting, SQLite busy past its timeout) raises
+`StoreUnavailableError`, which callers may retry; PostgreSQL connections are checked before use
+(`pool_pre_ping`), so that a restarted server is reconnected to without a failed request.
 """
 
 from __future__ import annotations
@@ -19,13 +23,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import ColumnElement, Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.store.writer import StoreWriter
 
-__all__ = ["Database", "create_db_engine", "date_text"]
+__all__ = ["Database", "StoreUnavailableError", "create_db_engine", "date_text"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreUnavailableError(Exception):
+    """The database cannot be reached for now; the cause holds the driver's error."""
 
 
 def _json_dumps(value: Any) -> str:
@@ -37,8 +46,14 @@ def create_db_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(parsed, json_serializer=_json_dumps, json_deserializer=orjson.loads)
-    if parsed.get_backend_name() == "sqlite":
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    engine = create_engine(
+        parsed,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_pre_ping=not is_sqlite,
+    )
+    if is_sqlite:
         event.listen(engine, "connect", _configure_sqlite)
     return engine
 
@@ -84,13 +99,13 @@ class Database:
         if shared is not None:
             yield shared
             return
-        with self._sessions.begin() as session:
+        with _reachable(), self._sessions.begin() as session:
             yield session
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Until the block ends, `transaction()` on this thread joins one transaction."""
-        with self._sessions.begin() as session:
+        with _reachable(), self._sessions.begin() as session:
             self._local.batch = session
             try:
                 yield
@@ -109,3 +124,15 @@ class Database:
         if "writer" in self.__dict__:
             self.writer.close()
         self.engine.dispose()
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        # Connection-level errors (DBAPI's OperationalError, InterfaceError): a server gone or
+        # restarting, a database locked past the timeout; not a bad statement.
+        raise StoreUnavailableError(
+            f"the store's database cannot be reached: {type(exc.orig).__name__}"
+        ) from exc

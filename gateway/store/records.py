@@ -15,6 +15,7 @@ __all__ = [
     "ObjectRecord",
     "PipelineRecord",
     "StepProcess",
+    "TokenInfo",
     "WorkerLogLine",
     "WorkflowRecord",
     "WorkflowStatus",
@@ -76,6 +77,15 @@ class LogLine:
     timestamp: datetime
     stream: str
     content: str
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An SDK token as an operator lists it: never its secret, nor its hash."""
+
+    id: str
+    name: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)

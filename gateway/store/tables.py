@@ -54,7 +54,9 @@ _NAMING = {
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on both dialects (SQLite drops the offset on its way back)."""
+    """Aware UTC datetimes on both dialects (SQLite drops the offset on its way back), kept to
+    the millisecond: the platform's dates have milliseconds, and a date written by Python
+    (which truncates) and one written by the database (SQLite's ``%f`` rounds) then agree."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -62,6 +64,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        value = value.replace(microsecond=value.microsecond // 1000 * 1000)
         return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:

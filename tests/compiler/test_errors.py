@@ -261,6 +261,16 @@ CASES: dict[str, tuple[dict[str, Any], str, str]] = {
         "deployment.schedule",
         "schedule",
     ),
+    "cron expression that never fires (30 February)": (
+        _periodic(schedule="0 0 30 2 *"),
+        "deployment.schedule",
+        "schedule",
+    ),
+    "cron expression that never fires (31 April or June)": (
+        _periodic(schedule="0 0 31 4,6 *"),
+        "deployment.schedule",
+        "schedule",
+    ),
     "periodic deployment without a schedule": (
         _periodic(schedule=None),
         "deployment",

@@ -183,6 +183,7 @@ def test_secrets_are_references_never_values() -> None:
         "data_type": "string",
         "env": "TENDER_INPUT_token",
         "encoding": "raw",
+        "variable": "SCORER_TOKEN",  # the user's own name, for the runner's errors
     }
 
 

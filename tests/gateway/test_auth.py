@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from gateway.auth import Caller, hash_token, issue_access_token, new_token, read_access_token
+from gateway.auth import Caller, issue_access_token, read_access_token
 from gateway.errors import AuthenticationError
+from gateway.sdk_tokens import fingerprint, hash_token, new_token
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -25,13 +26,19 @@ def test_hash_is_stable_and_not_the_token() -> None:
 
 def test_access_token_round_trip_and_sdk_claims() -> None:
     key = "k" * 48
-    access = issue_access_token("user-1", key, now=NOW, lifetime=timedelta(hours=1))
+    sdk_hash = hash_token(new_token())
+    access = issue_access_token(
+        "user-1", key, sdk_token_hash=sdk_hash, now=NOW, lifetime=timedelta(hours=1)
+    )
     claims = jwt.decode(access, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 3600  # the SDK reads both (craft-api.md 2.2)
     with pytest.raises(AuthenticationError, match="expired"):
         read_access_token(access, key)  # NOW is in the past
-    fresh = issue_access_token("user-1", key, now=datetime.now(UTC), lifetime=timedelta(hours=1))
-    assert read_access_token(fresh, key) == Caller("user-1")
+    fresh = issue_access_token(
+        "user-1", key, sdk_token_hash=sdk_hash, now=datetime.now(UTC), lifetime=timedelta(hours=1)
+    )
+    assert read_access_token(fresh, key) == Caller("user-1", None, fingerprint(sdk_hash))
+    assert fingerprint(sdk_hash) not in sdk_hash[16:]  # a prefix, not the whole hash
     step = issue_access_token(
         "user-1", key, now=datetime.now(UTC), lifetime=timedelta(hours=1), execution_id="run-x"
     )
@@ -48,8 +55,9 @@ def test_access_token_round_trip_and_sdk_claims() -> None:
         ),
         jwt.encode({"sub": "x", "iat": 0, "exp": 2**33, "iss": "tender"}, "another-key" * 4),
         jwt.encode({"sub": "x", "iat": 0, "exp": 2**33, "iss": "elsewhere"}, "k" * 48),
+        jwt.encode({"sub": "x", "iat": 0, "exp": 2**33, "iss": "tender"}, "k" * 48),
     ],
-    ids=["garbage", "alg-none", "wrong-key", "wrong-issuer"],
+    ids=["garbage", "alg-none", "wrong-key", "wrong-issuer", "no-sdk-token-named"],
 )
 def test_invalid_access_tokens_are_refused(token: str) -> None:
     with pytest.raises(AuthenticationError):

@@ -58,3 +58,20 @@ def test_names_yaml_1_1_reads_as_booleans_are_quoted() -> None:
     assert yaml.safe_load(text) == {"parameters": [{"name": "n"}, {"name": "y"}, {"name": "no"}]}
     assert "name: 'n'" in text
     assert "name: 'y'" in text
+
+
+def test_the_cli_imports_what_a_command_needs_only_when_it_runs() -> None:
+    """``tender token create`` took 3 to 6 s, loading hera and the server to print one line."""
+    probe = "import sys, gateway.cli; print(sorted(sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = set(eval(done.stdout))
+    heavy = {"hera", "compiler", "fastapi", "sqlalchemy", "pydantic", "uvicorn", "alembic"}
+    assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
+
+
+def test_serve_help_shows_every_default() -> None:
+    done = _tender("serve", "--help")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.replace("│", " ").split())
+    for shown in ("TENDER_DATA_DIR, default ./.tender", "default 127.0.0.1", "default 8080"):
+        assert shown in text, done.stdout

@@ -20,6 +20,7 @@ import pytest
 from gateway.admin import create_sdk_token
 from gateway.app import create_app
 from gateway.engines.local import ManualClock
+from gateway.services import Services
 from gateway.settings import Settings
 from tests.gateway.acceptance.folders import tar_gz
 
@@ -30,9 +31,10 @@ ADD = b"def add(a, b):\n    return {'total': a + b}\n"
 class App:
     """The app, served in-process (httpx's ASGI transport) inside its own lifespan."""
 
-    def __init__(self, client: httpx.AsyncClient, clock: ManualClock) -> None:
+    def __init__(self, client: httpx.AsyncClient, clock: ManualClock, services: Services) -> None:
         self.client = client
         self.clock = clock
+        self.services = services
 
     async def wait_for(self, condition: Any, timeout_s: float = 30.0) -> Any:
         deadline = time.monotonic() + timeout_s
@@ -73,17 +75,22 @@ async def serve(data_dir: Path) -> AsyncIterator[App]:
             files={"step_file": ("code.tar.gz", tar_gz({"src/add.py": ADD}))},
         )
         assert created.status_code == 200, created.text
-        ready = await client.get("/api/v1/pipelines/adder", params={"wait_for_completion": "true"})
+        for _ in range(120):  # each look holds a second: building the environment may take more
+            ready = await client.get(
+                "/api/v1/pipelines/adder", params={"wait_for_completion": "true"}
+            )
+            if ready.json()["creation_info"]["status"] != "creation_pending":
+                break
         assert ready.json()["creation_info"]["status"] == "ready"
-        yield App(client, clock)
+        yield App(client, clock, app.state.services)
 
 
-async def _create_periodic(app: App, schedule: str) -> dict[str, Any]:
+async def _create_periodic(app: App, schedule: str, name: str = "every-minute") -> dict[str, Any]:
     answer = await app.client.post(
         "/api/v1/periodic-deployment",
         json={
             "pipeline_name": "adder",
-            "name": "every-minute",
+            "name": name,
             "schedule": schedule,
             "inputs_mapping": [
                 {"pipeline_input_name": "a", "constant_value": 1},
@@ -179,3 +186,51 @@ async def _deleting_the_deployment_stops_its_schedule(tmp_path: Path) -> None:
         await asyncio.sleep(1.5)
 
         assert await _executions(app) == []
+
+
+def test_an_impossible_schedule_is_refused_and_a_broken_one_holds_up_no_other(
+    tmp_path: Path,
+) -> None:
+    asyncio.run(_an_impossible_schedule_is_refused_and_a_broken_one_holds_up_no_other(tmp_path))
+
+
+async def _an_impossible_schedule_is_refused_and_a_broken_one_holds_up_no_other(
+    tmp_path: Path,
+) -> None:
+    async with serve(tmp_path / "data") as app:
+        refused = await app.client.post(
+            "/api/v1/periodic-deployment",
+            json={
+                "pipeline_name": "adder",
+                "name": "february-30",
+                "schedule": "0 0 30 2 *",
+                "inputs_mapping": [
+                    {"pipeline_input_name": "a", "constant_value": 1},
+                    {"pipeline_input_name": "b", "constant_value": 2},
+                ],
+                "outputs_mapping": [{"pipeline_output_name": "total", "is_null": True}],
+            },
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["additional_data"]["field"] == "deployment.schedule"
+        assert "never fires" in refused.json()["message"]
+        missing = await app.client.get("/api/v1/deployments/february-30")
+        assert missing.status_code == 404
+
+        # What an older tender accepted and kept: a CronWorkflow for 30 February.
+        await _create_periodic(app, "0 0 * * *", name="a-broken")
+        cron = await app.services.engine.get_cron_workflow("a-broken")
+        cron.pop("status")
+        cron["spec"]["schedules"] = ["0 0 30 2 *"]
+        await app.services.engine.update_cron_workflow(cron)
+        await _create_periodic(app, "* * * * *")
+
+        await app.clock.set(datetime(2026, 3, 1, 12, 1, 0, tzinfo=UTC))
+        executions = await app.wait_for(lambda: _finished(app))
+        broken = (await app.client.get("/api/v1/deployments/a-broken")).json()
+        healthy = (await app.client.get("/api/v1/deployments/every-minute")).json()
+
+    assert [e["deployment_name"] for e in executions] == ["every-minute"]
+    assert broken["status"] == "up"
+    assert "0 0 30 2 *" in broken["schedule_error"]
+    assert healthy["schedule_error"] is None

@@ -71,6 +71,9 @@ def _node(
     }
 
 
+CREATED = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+
+
 def test_steps_follow_task_nodes_and_ignore_retry_attempts() -> None:
     nodes = {
         **_node("p-1", "p-abc.a", "Succeeded"),
@@ -79,7 +82,7 @@ def test_steps_follow_task_nodes_and_ignore_retry_attempts() -> None:
         **_node("p-4", "p-abc.b(1)", "Failed"),
         **_node("p-5", "p-abc.c", "Omitted", "Skipped"),
     }
-    state = workflow_state(_workflow("Failed", nodes), PIPELINE, [])
+    state = workflow_state(_workflow("Failed", nodes), PIPELINE, [], CREATED)
     assert state.status == "Failed"
     assert state.end_date == datetime(2026, 1, 1, 10, 0, 9, tzinfo=UTC)
     assert [(s["name"], s["status"]) for s in state.steps] == [
@@ -102,10 +105,33 @@ def test_steps_follow_task_nodes_and_ignore_retry_attempts() -> None:
     }
 
 
+def test_whole_second_times_never_put_a_step_before_its_execution() -> None:
+    """Argo's times have whole seconds: created at 10:00:00.700, a step Argo says started and
+    ended at 10:00:00 started and ended at 10:00:00.700 as far as anyone can tell."""
+    created = datetime(2026, 1, 1, 10, 0, 0, 700_000, tzinfo=UTC)
+    second = "2026-01-01T10:00:00Z"
+    nodes = {
+        **_node("p-1", "p-abc.a", "Succeeded", startedAt=second, finishedAt=second),
+        # The embedded engine's times have milliseconds.
+        **_node(
+            "p-2", "p-abc.b", "Succeeded", startedAt=second, finishedAt="2026-01-01T10:00:02.250Z"
+        ),
+    }
+    workflow = _workflow("Succeeded", nodes)
+    workflow["status"]["finishedAt"] = "2026-01-01T10:00:01Z"
+    state = workflow_state(workflow, PIPELINE, [], created)
+    dates = [(s["start_date"], s["end_date"]) for s in state.steps[:2]]
+    assert dates == [
+        ("2026-01-01T10:00:00.700Z", "2026-01-01T10:00:00.700Z"),
+        ("2026-01-01T10:00:00.700Z", "2026-01-01T10:00:02.250Z"),
+    ]
+    assert state.end_date == datetime(2026, 1, 1, 10, 0, 2, 250_000, tzinfo=UTC)
+
+
 def test_steps_not_started_are_pending_and_a_new_workflow_is_pending() -> None:
     workflow = _workflow("Running", {})
     workflow["status"]["phase"] = ""
-    state = workflow_state(workflow, PIPELINE, [])
+    state = workflow_state(workflow, PIPELINE, [], CREATED)
     assert state.status == "Pending"
     assert {s["status"] for s in state.steps} == {"Pending"}
     assert state.steps[0]["start_date"] is None
@@ -116,9 +142,9 @@ def test_output_values_come_from_the_root_node_once_succeeded() -> None:
     outputs = run_outputs(PIPELINE, [], "p-abc", created)
     assert outputs[1]["key"] == "executions/p-abc/c/report"
     root_outputs = {"parameters": [{"name": "total", "value": "42.5"}]}
-    running = workflow_state(_workflow("Running", {}, root_outputs), PIPELINE, outputs)
+    running = workflow_state(_workflow("Running", {}, root_outputs), PIPELINE, outputs, created)
     assert "value" not in running.outputs[0]
-    done = workflow_state(_workflow("Succeeded", {}, root_outputs), PIPELINE, outputs)
+    done = workflow_state(_workflow("Succeeded", {}, root_outputs), PIPELINE, outputs, created)
     assert done.outputs[0]["value"] == 42.5
     assert public_io(done.outputs) == [
         {

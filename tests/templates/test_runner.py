@@ -159,15 +159,20 @@ def test_raw_env_inputs_string_as_is_and_number_parsed(step: Step) -> None:
     assert json.loads(step.read_output("y")) == ['{"not": json', 42]
 
 
-def test_raw_env_input_that_fails_to_parse_names_it_but_hides_value(step: Step) -> None:
+def test_raw_env_input_that_fails_to_parse_names_the_users_variable_but_hides_value(
+    step: Step,
+) -> None:
+    """The user mapped input ``limit`` from their variable ``API_LIMIT``: the error speaks of
+    those two, never of the TENDER_INPUT_limit variable that carries the value in."""
     step.write_code("f.py", "def f(limit):\n    return None\n")
     result = step.run(
-        inputs=[step.value_input("limit", "number", "raw")],
+        inputs=[{**step.value_input("limit", "number", "raw"), "variable": "API_LIMIT"}],
         env={"TENDER_INPUT_limit": "hunter2-s3cret"},
     )
     assert result.returncode == 1
     assert "'limit'" in result.stderr
-    assert "TENDER_INPUT_limit" in result.stderr
+    assert "'API_LIMIT'" in result.stderr
+    assert "TENDER_INPUT" not in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
 
 

@@ -7,7 +7,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "format_log_time", "format_time"]
+__all__ = [
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "format_log_time",
+    "format_status_time",
+    "format_time",
+]
 
 
 class Clock(Protocol):
@@ -58,6 +65,13 @@ def format_time(when: datetime | None) -> str | None:
     if when is None:
         return None
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_status_time(when: datetime) -> str:
+    """When a workflow or node started or finished: RFC 3339 with milliseconds. Argo writes
+    whole seconds there; the platform's dates have milliseconds, and a quick step would
+    otherwise seem to end when it started (docs/ARCHITECTURE.md, "Dates")."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def format_log_time(when: datetime) -> str:

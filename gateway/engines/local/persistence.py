@@ -12,9 +12,10 @@ from datetime import datetime
 import orjson
 
 from gateway.engines.base import Manifest
-from gateway.engines.local.clock import format_time
+from gateway.engines.local.clock import format_status_time
 from gateway.engines.local.objects import set_phase_labels
 from gateway.engines.local.status import FULFILLED
+from gateway.store import StoreUnavailableError
 from gateway.store.records import WorkflowRecord, WorkflowStatus
 
 __all__ = ["StatusSaver", "mark_interrupted", "status_of", "to_record"]
@@ -87,8 +88,15 @@ class StatusSaver:
             self._writing = {status.name for status in batch}
             try:
                 await self._write(batch)
-            except Exception:
-                _log.exception("writing the status of %d workflows failed; retrying", len(batch))
+            except Exception as exc:
+                if isinstance(exc, StoreUnavailableError):  # a restart: keep the change, retry
+                    _log.warning(
+                        "writing the status of %d workflows waits for the store", len(batch)
+                    )
+                else:
+                    _log.exception(
+                        "writing the status of %d workflows failed; retrying", len(batch)
+                    )
                 for status in batch:  # a newer status marked meanwhile wins
                     self._pending.setdefault(status.name, status)
                 await asyncio.sleep(_RETRY_S)
@@ -101,7 +109,7 @@ class StatusSaver:
 def mark_interrupted(workflow: Manifest, message: str, now: datetime) -> None:
     """End a workflow the engine can no longer run: unfinished nodes and the workflow in `Error`."""
     status: Manifest = workflow.setdefault("status", {})
-    finished = format_time(now)
+    finished = format_status_time(now)
     for node in (status.get("nodes") or {}).values():
         if node.get("phase") not in FULFILLED:
             node.update(phase="Error", message=message, finishedAt=finished)

@@ -19,7 +19,7 @@ from datetime import datetime
 import orjson
 
 from gateway.engines.base import Manifest
-from gateway.engines.local.clock import Clock, format_time
+from gateway.engines.local.clock import Clock, format_status_time
 from gateway.engines.local.context import EngineServices, WorkflowRun
 from gateway.engines.local.events import EventLog, EventType
 from gateway.engines.local.objects import set_phase_labels
@@ -171,7 +171,7 @@ class RunningWorkflows:
 
     async def _execute(self, run: WorkflowRun) -> None:
         run.status["phase"] = "Running"
-        run.status["startedAt"] = format_time(self._clock.now())
+        run.status["startedAt"] = format_status_time(self._clock.now())
         set_phase_labels(run.workflow, "Running")
         run.on_change()
         try:
@@ -183,7 +183,7 @@ class RunningWorkflows:
 
     def _finish(self, run: WorkflowRun, phase: str, message: str | None) -> None:
         run.status["phase"] = phase
-        run.status["finishedAt"] = format_time(self._clock.now())
+        run.status["finishedAt"] = format_status_time(self._clock.now())
         if run.status.get("startedAt") is None:
             run.status["startedAt"] = run.status["finishedAt"]
         if message:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.engines.base import Manifest
-from gateway.engines.local.clock import format_time
+from gateway.engines.local.clock import format_status_time
 
 __all__ = [
     "COMPLETED_LABEL",
@@ -42,8 +42,8 @@ def new_node(
     node["phase"] = phase
     if boundary_id is not None:
         node["boundaryID"] = boundary_id
-    node["startedAt"] = format_time(now)
-    node["finishedAt"] = format_time(now) if phase in FULFILLED else None
+    node["startedAt"] = format_status_time(now)
+    node["finishedAt"] = format_status_time(now) if phase in FULFILLED else None
     if node_type == "Pod":
         node["progress"] = "0/1"
     return node
@@ -51,7 +51,7 @@ def new_node(
 
 def finish_node(node: Manifest, phase: str, now: datetime, message: str | None = None) -> Manifest:
     node["phase"] = phase
-    node["finishedAt"] = format_time(now)
+    node["finishedAt"] = format_status_time(now)
     if message:
         node["message"] = message
     if node["type"] == "Pod":

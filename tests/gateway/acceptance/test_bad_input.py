@@ -547,7 +547,11 @@ def _bad_token(gateway: Gateway, kind: str) -> str:
     assert kind == "expired"
     past = now - timedelta(hours=2)
     return issue_access_token(
-        "someone", _signing_key(gateway), now=past, lifetime=timedelta(hours=1)
+        "someone",
+        _signing_key(gateway),
+        sdk_token_hash="0" * 64,
+        now=past,
+        lifetime=timedelta(hours=1),
     )
 
 

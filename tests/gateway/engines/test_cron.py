@@ -216,3 +216,59 @@ async def test_the_system_clock_never_wakes_before_its_time(
     when = clock.now() + timedelta(milliseconds=40)
     await clock.sleep_until(when)
     assert clock.now() >= when
+
+
+async def test_a_broken_schedule_is_marked_once_and_never_holds_up_the_others(
+    open_engine: EngineFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """30 February never comes: that CronWorkflow is marked and logged once, and the healthy
+    one (listed after it) still fires, from the scheduler's own loop as from `tick`."""
+    clock = ManualClock(START)
+    async with open_engine(clock=clock) as engine:
+        await engine.create_cron_workflow(_cron("a-broken", schedules=["0 0 30 2 *"]))
+        await engine.create_cron_workflow(_cron())
+        await clock.advance(60)  # 12:01:30: the loop wakes for the healthy schedule alone
+        for _ in range(200):
+            if await _children(engine):
+                break
+            await asyncio.sleep(0.02)
+        fired = await _children(engine)
+        for _ in range(3):
+            await clock.advance(60)
+            await engine.crons.tick()
+        broken = await engine.get_cron_workflow("a-broken")
+        healthy = await engine.get_cron_workflow("nightly")
+        await engine.delete_cron_workflow("a-broken")
+    assert [c["metadata"]["name"] for c in fired] == [
+        f"nightly-{int(datetime(2025, 3, 1, 12, 1, tzinfo=UTC).timestamp())}"
+    ]
+    assert healthy["status"]["conditions"] == []
+    [condition] = broken["status"]["conditions"]
+    assert condition["type"] == "SpecError"
+    assert "0 0 30 2 *" in condition["message"]
+    warnings = [r for r in caplog.records if "a-broken" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_failed_submission_is_marked_until_a_child_is_submitted(
+    open_engine: EngineFactory,
+) -> None:
+    clock = ManualClock(START)
+    async with open_engine(clock=clock) as engine:
+        missing = {"entrypoint": "main", "workflowTemplateRef": {"name": "gone"}}
+        await engine.create_cron_workflow(_cron(workflowSpec=missing))
+        await engine.create_cron_workflow(_cron("other"))
+        await clock.advance(60)
+        fired = await engine.crons.tick()
+        failing = await engine.get_cron_workflow("nightly")
+        await engine.update_cron_workflow(_cron())
+        cleared = await engine.get_cron_workflow("nightly")
+        await clock.advance(60)
+        refired = await engine.crons.tick()
+    assert [name.split("-")[0] for name in fired] == ["other"]
+    [condition] = failing["status"]["conditions"]
+    assert condition["type"] == "SubmissionError"
+    assert "gone" in condition["message"]
+    assert cleared["status"]["conditions"] == []
+    assert sorted(name.split("-")[0] for name in refired) == ["nightly", "other"]

@@ -24,6 +24,8 @@ from gateway.store import Database
 from tests.gateway.engines.engine_manifests import EngineFactory, sh, workflow
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+# Workflows' and nodes' start and end have milliseconds (docs/ARCHITECTURE.md, "Dates").
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def _template(name: str = "greeting") -> Manifest:
@@ -54,8 +56,8 @@ async def test_submit_returns_an_argo_shaped_pending_workflow(open_engine: Engin
         done = await engine.wait_for_workflow(name)
     status = done["status"]
     assert status["phase"] == "Succeeded"
-    assert RFC3339.match(status["startedAt"])
-    assert RFC3339.match(status["finishedAt"])
+    assert RFC3339_MS.match(status["startedAt"])
+    assert RFC3339_MS.match(status["finishedAt"])
     assert status["progress"] == "1/1"
     root = status["nodes"][name]
     assert root["id"] == root["name"] == root["displayName"] == name

@@ -17,7 +17,7 @@ from gateway.store import (
     WorkflowTemplateRepository,
 )
 
-NOW = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+NOW = datetime(2025, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)  # the store keeps milliseconds
 
 
 def _workflow(name: str, created: datetime = NOW, phase: str = "Running") -> WorkflowRecord:
@@ -71,11 +71,20 @@ def test_workflow_listing(database: Database) -> None:
     assert {r.name for r in repository.get_many(["w0", "w2", "nope"])} == {"w0", "w2"}
 
 
+def test_times_are_kept_to_the_millisecond(database: Database) -> None:
+    """So that a date the database formats and one Python formats agree (docs, "Dates")."""
+    repository = WorkflowRepository(database)
+    repository.insert(_workflow("ms", created=NOW + timedelta(microseconds=999)))
+    stored = repository.get("ms")
+    assert stored is not None
+    assert stored.created_at == NOW
+
+
 def test_deleting_a_workflow_deletes_its_logs(database: Database) -> None:
     workflows, logs = WorkflowRepository(database), StepLogRepository(database)
     workflows.insert(_workflow("a"))
     lines = [
-        LogLine("a", "a-1", "a-main-1", NOW + timedelta(microseconds=i), "stdout", f"l{i}")
+        LogLine("a", "a-1", "a-main-1", NOW + timedelta(milliseconds=i), "stdout", f"l{i}")
         for i in range(3)
     ]
     logs.append(lines)

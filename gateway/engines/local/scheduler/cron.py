@@ -5,6 +5,11 @@ its last run (never before its creation) is due; Argo runs only the latest misse
 none that is older than `startingDeadlineSeconds`. A child is named `<cron>-<unix seconds>` and
 labelled `workflows.argoproj.io/cron-workflow` (workflow/cron/operator.go). Times are in the
 CronWorkflow's `timezone`, UTC when it has none (Argo would use the controller's local time).
+
+One schedule never holds up another: a CronWorkflow whose schedule cannot be computed, or whose
+child cannot be submitted, is logged once and marked with a condition in its status (Argo's
+`SpecError` and `SubmissionError`), and the scheduler goes on with the others. The mark lasts
+until a child is submitted or the CronWorkflow changes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,7 +38,7 @@ from gateway.engines.local.objects import new_object
 from gateway.engines.local.specs import apply_template_defaults
 from gateway.engines.local.support import CRON_WORKFLOW, check_supported
 from gateway.engines.local.validation import validate_metadata, validate_spec
-from gateway.store import CronWorkflowRepository, ObjectRecord
+from gateway.store import CronWorkflowRepository, ObjectRecord, StoreUnavailableError
 
 __all__ = ["CRON_LABEL", "SCHEDULED_TIME_ANNOTATION", "CronCatalog"]
 
@@ -41,8 +47,19 @@ SCHEDULED_TIME_ANNOTATION = "workflows.argoproj.io/scheduled-time"
 _POLICIES = ("Allow", "Forbid", "Replace")
 _IDLE = timedelta(minutes=1)
 _RETRY = timedelta(seconds=1)
+# What a schedule that cannot be computed raises: croniter's errors are ValueErrors (and a
+# TypeError for some ranges), an unknown timezone a ZoneInfoNotFoundError (a KeyError).
+_SPEC_ERRORS = (ValueError, TypeError, KeyError)
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why a CronWorkflow's last attempt failed, as an Argo condition type and a message."""
+
+    kind: str  # "SpecError" or "SubmissionError"
+    message: str
 
 
 class _Workflows(Protocol):
@@ -72,6 +89,7 @@ class CronCatalog:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
+        self._failures: dict[str, _Failure] = {}
 
     def start(self) -> None:
         self._wake = asyncio.Event()
@@ -113,6 +131,7 @@ class CronCatalog:
         updated = {**manifest, "metadata": {**manifest["metadata"], **kept}}
         updated.pop("status", None)
         await self._store(self._repository.replace, name, updated)
+        self._failures.pop(name, None)
         self._poke()
         return await self.get(name)
 
@@ -133,6 +152,7 @@ class CronCatalog:
     async def delete(self, name: str) -> None:
         if not await self._store(self._repository.delete, name):
             raise CronWorkflowNotFoundError(name)
+        self._failures.pop(name, None)
 
     async def _record(self, name: str) -> ObjectRecord:
         record = await self._store(self._repository.get, name)
@@ -161,6 +181,11 @@ class CronCatalog:
             "phase": "Active",
             "conditions": [],
         }
+        failure = self._failures.get(record.name)
+        if failure is not None:
+            status["conditions"] = [
+                {"type": failure.kind, "status": "True", "message": failure.message}
+            ]
         if record.last_scheduled_at is not None:
             status["lastScheduledTime"] = format_time(record.last_scheduled_at)
         return status
@@ -180,6 +205,9 @@ class CronCatalog:
             try:
                 await self.tick()
                 wake_at = await self._next_fire_time()
+            except StoreUnavailableError as exc:
+                _log.warning("cron scheduler waits for the store: %s", exc)
+                wake_at = self._clock.now() + _RETRY
             except Exception:
                 _log.exception("cron scheduler tick failed")
                 wake_at = self._clock.now() + _RETRY
@@ -194,10 +222,12 @@ class CronCatalog:
         times = [now + _IDLE]
         for record in await self._store(self._repository.list):
             spec = record.manifest["spec"]
-            zone = ZoneInfo(spec.get("timezone") or "UTC")
             for expression in spec["schedules"]:
-                after = croniter(expression, now.astimezone(zone)).get_next(datetime)
-                times.append(after)
+                try:
+                    zone = ZoneInfo(spec.get("timezone") or "UTC")
+                    times.append(croniter(expression, now.astimezone(zone)).get_next(datetime))
+                except _SPEC_ERRORS:
+                    continue  # `tick` marks it; the others keep their times
         return min(times)
 
     async def tick(self) -> list[str]:
@@ -207,11 +237,38 @@ class CronCatalog:
             now = self._clock.now()
             submitted = []
             for record in await self._store(self._repository.list):
-                child = await self._fire(record, now)
+                child = await self._tick_one(record, now)
                 if child is not None:
                     submitted.append(child)
-                await self._collect_history(record)
             return submitted
+
+    async def _tick_one(self, record: ObjectRecord, now: datetime) -> str | None:
+        """Fire one CronWorkflow if it is due; a failure is marked on it, never raised."""
+        spec: Manifest = record.manifest["spec"]
+        if spec.get("suspend"):
+            return None
+        try:
+            due = _latest_due(spec, now, record.last_scheduled_at or record.created_at)
+        except _SPEC_ERRORS as exc:
+            self._fail(record.name, _Failure("SpecError", str(exc)))
+            return None
+        try:
+            child = None if due is None else await self._fire(record, due, now)
+            await self._collect_history(record)
+        except Exception as exc:
+            # Whatever went wrong (a refused child, a store that failed for a moment), the
+            # other CronWorkflows still fire at their times; this one tries again next time.
+            self._fail(record.name, _Failure("SubmissionError", f"{type(exc).__name__}: {exc}"))
+            return None
+        if child is not None and self._failures.pop(record.name, None) is not None:
+            _log.info("CronWorkflow %s submitted %s: it works again", record.name, child)
+        return child
+
+    def _fail(self, name: str, failure: _Failure) -> None:
+        """Mark the CronWorkflow; log only when the reason is new, not at every tick."""
+        if self._failures.get(name) != failure:
+            _log.warning("CronWorkflow %s: %s: %s", name, failure.kind, failure.message)
+        self._failures[name] = failure
 
     async def _collect_history(self, record: ObjectRecord) -> None:
         """Delete completed children beyond `successful/failedJobsHistoryLimit`, oldest first.
@@ -235,13 +292,8 @@ class CronCatalog:
                 with contextlib.suppress(ObjectNotFoundError):
                     await self._workflows.delete_workflow(child["metadata"]["name"])
 
-    async def _fire(self, record: ObjectRecord, now: datetime) -> str | None:
+    async def _fire(self, record: ObjectRecord, due: datetime, now: datetime) -> str | None:
         spec: Manifest = record.manifest["spec"]
-        if spec.get("suspend"):
-            return None
-        due = _latest_due(spec, now, record.last_scheduled_at or record.created_at)
-        if due is None:
-            return None
         await self._store(self._repository.set_last_scheduled, record.name, due)
         deadline = float(spec.get("startingDeadlineSeconds") or 0)  # 0 means none, as in Argo
         if deadline > 0 and (now - due).total_seconds() > deadline:
@@ -291,7 +343,10 @@ def _latest_due(spec: Manifest, now: datetime, last: datetime) -> datetime | Non
     local_now = now.astimezone(zone) + timedelta(seconds=1)
     latest = None
     for expression in spec["schedules"]:
-        previous: datetime = croniter(expression, local_now).get_prev(datetime)
+        try:
+            previous: datetime = croniter(expression, local_now).get_prev(datetime)
+        except _SPEC_ERRORS as exc:
+            raise ValueError(f"schedule {expression!r} cannot be computed: {exc}") from exc
         if previous > last and previous <= now and (latest is None or previous > latest):
             latest = previous
     return latest

@@ -3,7 +3,8 @@
 The session fixture ``argo_cluster`` (registered in ``tests/conftest.py``) starts one cluster per
 test run with tools/cluster (its README has the costs), its artifact repository a bucket on the
 ``s3_server`` of the run. The workflow-controller binds :6060 on all interfaces, so one cluster
-per machine: tests share it and clean up by label (``ArgoCluster.delete_all``).
+per machine (a second run waits for the first's to stop): tests share it and clean up by label
+(``ArgoCluster.delete_all``).
 
 The binaries come from ``tools/cluster/build`` (cached outside the repository). Without them
 the tests that need a cluster are skipped, unless ``TENDER_REQUIRE_CLUSTER`` is set, as

@@ -5,13 +5,17 @@ stands in for nodes. One namespace holds everything: Argo's full CRDs, the contr
 with its S3 artifact repository, and the Secret with that repository's keys. A cluster stops only
 the processes it started, and they die with the process that started them.
 
-The controller listens on :6060 on all interfaces (hard-coded), so one cluster runs per machine.
+The controller listens on :6060 on all interfaces (hard-coded), so one cluster runs per machine:
+`start_cluster` takes a lock file in the tool cache and waits (``TENDER_CLUSTER_WAIT_S``, 45
+minutes by default) while another test run's cluster holds it. The lock is released when the
+cluster stops, or by the kernel when the process that holds it dies.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import secrets
@@ -23,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -112,6 +116,7 @@ class Cluster:
     kubeconfig: Path
     artifacts: ArtifactRepository
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    lock: IO[bytes] | None = None
 
     def kube(self) -> Kube:
         return Kube(Credentials.from_kubeconfig(self.kubeconfig))
@@ -127,6 +132,9 @@ class Cluster:
                 process.kill()
                 process.wait()
         self.processes.clear()
+        if self.lock is not None:
+            self.lock.close()  # closing the file releases its flock
+            self.lock = None
 
 
 def start_cluster(
@@ -142,7 +150,9 @@ def start_cluster(
     stops what it started and raises ClusterError (the servers' logs are in directory/logs).
     """
     binaries = binaries or Binaries.find()
+    lock = _machine_lock()
     if not _is_port_free(CONTROLLER_HEALTH_PORT, "0.0.0.0"):  # noqa: S104  (a probe, closed at once)
+        lock.close()
         raise ClusterError(
             f"port {CONTROLLER_HEALTH_PORT} is taken: the workflow-controller binds it on all "
             "interfaces, so only one test cluster can run on this machine"
@@ -157,6 +167,7 @@ def start_cluster(
         token=token,
         kubeconfig=directory / "kubeconfig",
         artifacts=artifacts,
+        lock=lock,
     )
     try:
         _start_etcd(cluster, binaries.etcd, etcd_port, peer_port)
@@ -423,6 +434,31 @@ def _start_kubelet(cluster: Cluster) -> None:
             f"--root={cluster.directory / 'pods'}",
         ],
     )
+
+
+def _machine_lock() -> IO[bytes]:
+    """The lock that one running cluster per machine holds, once free (see the docstring)."""
+    cache = default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = (cache / "cluster.lock").open("ab")
+    wait_s = float(os.environ.get("TENDER_CLUSTER_WAIT_S", "2700"))
+    deadline = time.monotonic() + wait_s
+    told = False
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                lock.close()
+                raise ClusterError(
+                    f"another test cluster has run on this machine for over {wait_s:.0f} s "
+                    f"(it holds {cache / 'cluster.lock'})"
+                ) from None
+            if not told:
+                print("waiting for another test run's cluster to stop", file=sys.stderr)
+                told = True
+            time.sleep(1)
 
 
 def _is_port_free(port: int, host: str = "127.0.0.1") -> bool:

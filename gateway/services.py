@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -177,11 +177,11 @@ async def open_services(
 def _secrets(*lookups: SecretLookup) -> SecretLookup:
     """The Secrets a step may reference: environment variables, and its execution's own."""
 
-    async def lookup(secret_name: str, key: str) -> str | None:
+    async def lookup(secret_name: str) -> Mapping[str, str] | None:
         for each in lookups:
-            value = await each(secret_name, key)
-            if value is not None:
-                return value
+            data = await each(secret_name)
+            if data is not None:
+                return data
         return None
 
     return lookup

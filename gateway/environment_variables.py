@@ -2,8 +2,9 @@
 
 On Argo they live in the Kubernetes Secret named by ``CompileOptions.secret_name``, which
 manifests only ever reference (``envFrom`` for all of them, ``secretKeyRef`` for a mapped input);
-on the embedded engine ``secret_lookup`` reads them from the store when a step starts. A value never goes into a manifest, a recorded input, a log
-line or an error message: messages name the variable.
+on the embedded engine ``secret_lookup`` reads them from the store when a step starts. A value
+never goes into a manifest, a recorded input, a log line or an error message: messages name the
+variable.
 
 Values are kept as given in the store's database, not encrypted with a key of the gateway's. The
 SDK's list returns them, so they must be recoverable; and whoever can read the database can read

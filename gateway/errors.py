@@ -102,6 +102,14 @@ class PayloadTooLargeError(TenderError):
     default_name = "PayloadTooLarge"
 
 
+class TooManyRequestsError(TenderError):
+    """Answered with ``Retry-After``: the same request may succeed a little later."""
+
+    status = 429
+    default_name = "TooManyRequests"
+    retry_after_s = 1
+
+
 class ExecutionFailedError(TenderError):
     status = 500
     default_name = "ExecutionFailed"
@@ -184,8 +192,16 @@ async def _handle_tender(request: Request, exc: Exception) -> Response:
         return error_response(request, 500, "Internal server error", "InternalError")
     if error.status >= 500:
         _log.error("%s on %s %s: %s", error.name, request.method, request.url.path, error.message)
+    headers = None
+    if isinstance(error, TooManyRequestsError):
+        headers = {"Retry-After": str(error.retry_after_s)}
     return error_response(
-        request, error.status, error.message, error.name, additional_data=error.additional_data
+        request,
+        error.status,
+        error.message,
+        error.name,
+        additional_data=error.additional_data,
+        headers=headers,
     )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "ENDPOINT_TOKEN",
     "ERROR_RESPONSES",
     "SIGNED_URL_RESPONSES",
+    "TOO_MANY_CALLS",
     "ErrorBody",
     "binary",
     "install_openapi",
@@ -54,6 +55,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "The body, or a value in it, is over its limit"),
         (500, "The execution waited for failed, or the gateway did"),
     )
+}
+
+# A low-latency deployment's calls in progress are bounded (TENDER_LOW_LATENCY_MAX_CALLS).
+TOO_MANY_CALLS: dict[str, Any] = {
+    "model": ErrorBody,
+    "description": "The deployment has too many calls in progress: retry after Retry-After s",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
 }
 
 # The signed URLs answer as S3 does, for the SDK reads them as S3's (routes/datastore.py).

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     low_latency_pods: int = Field(default=1, ge=1, le=64)
     # How long a low-latency worker may take to import the function before it counts as failed.
     low_latency_start_timeout_s: float = Field(default=300.0, gt=0)
+    # Calls in progress (running, or waiting for a worker's free slot) per low-latency deployment
+    # in one gateway; a call beyond them answers 429 TooManyCalls at once, with Retry-After.
+    low_latency_max_calls: int = Field(default=1000, ge=1)
 
     # Pipeline files offered as pipeline templates (default: tender's own examples/ folder,
     # when tender runs from its source tree; none otherwise).

@@ -30,7 +30,7 @@ from gateway.deployments.definitions import UP, deployment_of
 from gateway.deployments.lifecycle import deployments_of, engine_object_name, pipeline_of
 from gateway.errors import BadRequestError, ConflictError, PayloadTooLargeError
 from gateway.execution_io import deployment_inputs, deployment_outputs
-from gateway.lowlatency.calls import start_call
+from gateway.lowlatency.calls import admit_call, start_call
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord, ExecutionRecord
 
@@ -231,6 +231,8 @@ async def _submit(
     }
     given = {i: call.values[e] for i, e in by_input.items() if e in call.values}
     files = {i: keys[e] for i, e in by_input.items() if e in keys}
+    if deployment.mode == "low_latency":
+        admit_call(services, record)
     try:
         for name, content in call.files.items():
             await services.storage.put_file(keys[name], content)

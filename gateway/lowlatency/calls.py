@@ -29,7 +29,7 @@ from compiler.keys import ABSENT_FILE_KEY
 from compiler.steps import EXECUTION_ID_ENV, INPUT_ENV_PREFIX
 from compiler.values import DataType, encode_parameter
 from gateway.engines.local.objects import generate_name
-from gateway.errors import ConflictError
+from gateway.errors import ConflictError, TooManyRequestsError
 from gateway.execution_io import deployment_inputs, deployment_outputs
 from gateway.executions import step_record, with_output_values
 from gateway.lowlatency.errors import WorkerError, WorkerLostError, WorkerStartError
@@ -44,7 +44,7 @@ from gateway.store.records import (
     WorkerLogLine,
 )
 
-__all__ = ["start_call"]
+__all__ = ["admit_call", "start_call"]
 
 _log = logging.getLogger("tender.lowlatency")
 _ID_ATTEMPTS = 10
@@ -62,6 +62,21 @@ class _Call:
     deployment: Deployment
     given: dict[str, Any]  # values by pipeline input name
     files: dict[str, str]  # storage keys of the call's files, by pipeline input name
+
+
+def admit_call(services: Services, record: DeploymentRecord) -> None:
+    """Refuse a call beyond the deployment's bound on calls in progress in this gateway, before
+    any of its work is done (calls wait in memory for a worker's free slot: the bound keeps a
+    burst from growing the gateway without end). Calls admitted at the same moment may pass it
+    by the few that are between this check and their start."""
+    limit = services.settings.low_latency_max_calls
+    if services.low_latency.calls_in_progress(record.name) >= limit:
+        raise TooManyRequestsError(
+            f"deployment {record.name!r} already has {limit} calls in progress, its limit "
+            "(TENDER_LOW_LATENCY_MAX_CALLS): try again when some have ended",
+            name="TooManyCalls",
+            additional_data={"deployment": record.name, "limit": limit},
+        )
 
 
 async def start_call(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +41,7 @@ class LowLatencyRuntime:
         self._lines: list[WorkerLogLine] = []
         self._writing = asyncio.Lock()  # lines reach the store in the order they were written
         self._calls: dict[str, _Call] = {}
+        self._in_progress: Counter[str] = Counter()  # calls by deployment
         self._ended: OrderedDict[str, ExecutionRecord] = OrderedDict()
         self._pipelines: dict[str, Pipeline] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -90,6 +91,11 @@ class LowLatencyRuntime:
 
     def begin_call(self, record: ExecutionRecord) -> None:
         self._calls[record.id] = _Call(record)
+        self._in_progress[record.deployment_name or ""] += 1
+
+    def calls_in_progress(self, deployment: str) -> int:
+        """Calls of the deployment this process started and that have not ended."""
+        return self._in_progress[deployment]
 
     def end_call(self, execution_id: str, record: ExecutionRecord | None) -> None:
         """The call ended with this record (None: its end could not be stored)."""
@@ -99,6 +105,10 @@ class LowLatencyRuntime:
             while len(self._ended) > _KEPT_ENDED:
                 self._ended.popitem(last=False)
         if call is not None:
+            deployment = call.record.deployment_name or ""
+            self._in_progress[deployment] -= 1
+            if self._in_progress[deployment] <= 0:
+                del self._in_progress[deployment]
             call.ended.set()
 
     def forget(self, execution_id: str) -> None:

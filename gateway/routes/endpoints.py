@@ -26,7 +26,7 @@ from gateway.deployments.results import endpoint_output
 from gateway.deps import ServicesDep, TrackerDep
 from gateway.errors import ConflictError, NotFoundError
 from gateway.failures import failure_error
-from gateway.openapi import ENDPOINT_INPUTS, ENDPOINT_TOKEN
+from gateway.openapi import ENDPOINT_INPUTS, ENDPOINT_TOKEN, TOO_MANY_CALLS
 from gateway.responses import JSON
 from gateway.services import Services
 from gateway.store.records import DeploymentRecord, ExecutionRecord
@@ -74,7 +74,11 @@ async def _execution(
     return execution
 
 
-@router.post("/{path}", openapi_extra={**ENDPOINT_INPUTS, "security": ENDPOINT_TOKEN})
+@router.post(
+    "/{path}",
+    openapi_extra={**ENDPOINT_INPUTS, "security": ENDPOINT_TOKEN},
+    responses={429: TOO_MANY_CALLS},
+)
 async def call(
     path: str,
     request: Request,

@@ -468,14 +468,15 @@ def test_a_worker_that_cannot_import_its_function_fails_the_creation(
 
 
 @contextlib.contextmanager
-def _serve(data_dir: Path, port: int) -> Iterator[str]:
-    """A ``tender serve`` of its own, on SQLite in ``data_dir``, stopped as an operator would."""
+def _serve(data_dir: Path, port: int, **settings: str) -> Iterator[str]:
+    """A ``tender serve`` of its own, on SQLite in ``data_dir``, stopped as an operator would;
+    ``settings`` are extra ``TENDER_*`` variables."""
     url = f"http://127.0.0.1:{port}"
     stderr = data_dir.parent / f"serve-{port}.stderr"
     with stderr.open("ab") as err_file:
         process = subprocess.Popen(
             [*TENDER, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-            env=_server_env(None),
+            env={**_server_env(None), **settings},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err_file,
@@ -525,6 +526,51 @@ def test_a_restarted_gateway_ends_the_calls_it_held_and_starts_the_workers_again
         release.touch()
         after = sdk.trigger_endpoint("held", inputs={"release": str(release), "number": 5})
         assert after["outputs"]["doubled"] == 10
+
+
+def test_calls_beyond_the_bound_in_progress_are_refused_at_once_with_429(
+    tmp_path: Path, code: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from craft_ai_sdk import CraftAiSdk
+
+    monkeypatch.setenv("SDK_VERBOSE_LOG", "false")
+    data_dir = tmp_path / "data"
+    created = subprocess.run(
+        [*TENDER, "token", "create", "--data-dir", str(data_dir)],
+        env=_server_env(None),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token, release = created.stdout.strip(), tmp_path / "release"
+    with _serve(data_dir, _free_port(), TENDER_LOW_LATENCY_MAX_CALLS="2") as url:
+        sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
+        _holder(sdk, "bounded", code)
+        endpoint = sdk.create_deployment("bounded", "bounded", "endpoint", mode="low_latency")
+        inputs = {"release": str(release), "number": 3}
+        held = [
+            sdk.trigger_endpoint("bounded", inputs=inputs, wait_for_completion=False)
+            for _ in range(2)
+        ]
+
+        refused = requests.post(
+            f"{url}/endpoints/bounded",
+            json=inputs,
+            headers={"Authorization": f"EndpointToken {endpoint['endpoint_token']}"},
+            timeout=30,
+        )
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json()["name"] == "TooManyCalls"
+        assert refused.json()["additional_data"] == {"deployment": "bounded", "limit": 2}
+        assert len(sdk.list_pipeline_executions("bounded")) == 2  # nothing recorded for it
+
+        release.touch()
+        for call in held:
+            done = sdk.retrieve_endpoint_results("bounded", call["execution_id"])
+            assert done["outputs"]["doubled"] == 6
+        again = sdk.trigger_endpoint("bounded", inputs=inputs)
+        assert again["outputs"]["doubled"] == 6
 
 
 def test_a_call_past_its_execution_timeout_fails(

@@ -59,6 +59,7 @@ from gateway.store import (
     LogLine,
     StepLogRepository,
     StepProcessRepository,
+    StoreUnavailableError,
     WorkflowRepository,
     WorkflowTemplateRepository,
 )
@@ -69,6 +70,10 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 RESTARTED_MESSAGE = "the local engine restarted while the workflow was running"
 _TEMPLATE_LABEL = "workflows.argoproj.io/workflow-template"
+# A step's log lines wait this long for a store that is away (a database restart), retried
+# with a growing pause; past it they are dropped with a warning, never failing the step.
+_LOG_WAIT_S = 300.0
+_LOG_RETRY_S = (0.25, 5.0)
 
 
 class LocalEngine:
@@ -185,7 +190,22 @@ class LocalEngine:
         return await self._db.writer.run(function, *args)
 
     async def _save_logs(self, lines: Sequence[LogLine]) -> None:
-        await self._write(self._logs.append, lines)
+        """Store a step's log lines as it ends; while the store is away, wait for it (the
+        step's outcome never depends on where its lines go)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _LOG_WAIT_S
+        pause, longest = _LOG_RETRY_S
+        while True:
+            try:
+                await self._write(self._logs.append, lines)
+                return
+            except StoreUnavailableError as exc:
+                if loop.time() > deadline:
+                    _log.warning("dropped %d step log lines: the store stayed away", len(lines))
+                    return
+                _log.warning("storing %d step log lines waits for the store: %s", len(lines), exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, longest)
 
     # workflows ---------------------------------------------------------------------------------
 

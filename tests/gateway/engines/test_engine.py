@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from gateway.engines.errors import (
 )
 from gateway.engines.local import LocalEngine, LocalEngineSettings
 from gateway.engines.local.naming import fnv32a
-from gateway.store import Database
+from gateway.store import Database, LogLine, StepLogRepository, StoreUnavailableError
 from tests.gateway.engines.engine_manifests import EngineFactory, sh, workflow
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -175,6 +175,32 @@ async def test_logs_per_node_with_timestamps(open_engine: EngineFactory) -> None
     assert {e["stream"] for e in logs if e["content"] == "err"} == {"stderr"}
     assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", e["timestamp"]) for e in logs)
     assert all(e["pod_name"].startswith("logs-say-") for e in logs)
+
+
+async def test_a_step_whose_log_lines_wait_for_the_store_still_succeeds(
+    open_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store away as a step ends (a database restart): its lines are stored once it is
+    back, and the step's outcome does not depend on them (it ended in Error)."""
+    append = StepLogRepository.append
+    refusals = 2
+
+    def away_then_back(self: StepLogRepository, lines: Sequence[LogLine]) -> None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise StoreUnavailableError("the store's database cannot be reached: test")
+        append(self, lines)
+
+    monkeypatch.setattr(StepLogRepository, "append", away_then_back)
+    manifest = workflow([sh("main", "echo kept")], metadata={"name": "log-wait"})
+    async with open_engine() as engine:
+        await engine.submit_workflow(manifest)
+        done = await engine.wait_for_workflow("log-wait")
+        logs = await engine.workflow_logs("log-wait")
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert refusals == 0
+    assert [entry["content"] for entry in logs] == ["kept"]
 
 
 async def test_workflow_templates_and_submit_from_template(open_engine: EngineFactory) -> None:

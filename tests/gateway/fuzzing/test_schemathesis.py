@@ -17,6 +17,9 @@ from tests.gateway.acceptance.conftest import Gateway
 MAX_EXAMPLES = 10
 SEED = 20261130
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+# Answers 501 VectorDatabaseNotProvided by design, whatever the request (its own test:
+# tests/gateway/acceptance/test_platform_calls.py); every other route is fuzzed.
+NOT_PROVIDED = "/api/v1/environments/{environment_id}/vector-database"
 
 
 @pytest.mark.timeout(1800)  # about 2 minutes on an idle 2-core machine, much more when busy
@@ -29,6 +32,7 @@ def test_no_generated_request_gets_a_server_error(
             "run",
             f"{gateway.base_url}/openapi.json",
             "--checks=not_a_server_error",
+            f"--exclude-path={NOT_PROVIDED}",
             f"--max-examples={MAX_EXAMPLES}",
             f"--seed={SEED}",
             "--generation-database=none",

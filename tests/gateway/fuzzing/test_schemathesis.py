@@ -42,6 +42,7 @@ def test_no_generated_request_gets_a_server_error(
             f"--header=Authorization: Bearer {access_token}",
             f"--report-dir={tmp_path}",
         ],
+        cwd=tmp_path,  # its cache of crashes goes there, not into the repository
         capture_output=True,
         text=True,
         check=False,

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from gateway.engines.local import LocalEngine, LocalEngineSettings
 from gateway.store import Database
-from tests.gateway.engines.engine_manifests import EngineFactory
+from tests.gateway.engines.engine_manifests import EngineFactory, run_root
 
 _ENGINE_TABLES = (
     "step_logs",
@@ -50,6 +50,12 @@ def _database_urls() -> list[Any]:
             marks=[pytest.mark.postgres] + ([] if postgres else [skip]),
         ),
     ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _processes_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Process checks look only at this run's steps (engine_manifests.live_processes)."""
+    run_root[:] = [tmp_path_factory.getbasetemp().resolve()]
 
 
 @pytest.fixture(params=_database_urls())

@@ -11,6 +11,10 @@ from gateway.engines.local import LocalEngine
 
 EngineFactory = Callable[..., AbstractAsyncContextManager[LocalEngine]]
 
+# This test run's temporary root (conftest.py sets it): other runs on the same machine start
+# workflows of the same names, and only this run's steps, whose TMPDIR is under it, are ours.
+run_root: list[Path] = []
+
 
 def workflow(templates: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
     """A small Workflow manifest; the first template is the entrypoint."""
@@ -35,6 +39,7 @@ def live_processes(workflow_name: str) -> list[int]:
     """Pids of processes started for `workflow_name` that are still alive (read from /proc)."""
     found = []
     marker = f"ARGO_WORKFLOW_NAME={workflow_name}".encode()
+    ours = [f"TMPDIR={root}/".encode() for root in run_root]
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -43,6 +48,8 @@ def live_processes(workflow_name: str) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if marker in environ.split(b"\0") and state != "Z":
+        variables = environ.split(b"\0")
+        mine = not ours or any(v.startswith(prefix) for v in variables for prefix in ours)
+        if marker in variables and mine and state != "Z":
             found.append(int(entry.name))
     return found

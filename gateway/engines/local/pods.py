@@ -20,8 +20,10 @@ from gateway.engines.local.naming import pod_name
 from gateway.engines.local.paths import PathMap
 from gateway.engines.local.process import ProcessOutcome, run_process
 from gateway.engines.local.scripts import is_python
+from gateway.engines.local.settings import SecretLookup
 from gateway.engines.local.spool import SPOOL_NAME, LogSpool
 from gateway.engines.local.templating import UnresolvedTagError, substitute_all
+from gateway.store import StoreUnavailableError
 from gateway.store.records import LogLine
 
 __all__ = ["PodError", "run_pod"]
@@ -201,6 +203,12 @@ async def _environment(pod: _Pod, body: Manifest) -> dict[str, str]:
     return env
 
 
+# A Secret the store cannot give for now (a database restart) is asked for again, as a kubelet
+# retries a pod's configuration, with a growing pause; past this wait the step fails.
+_SECRET_WAIT_S = 300.0
+_SECRET_RETRY_S = (0.25, 5.0)
+
+
 class _Secrets:
     """The Secrets one step's environment reads, each read once."""
 
@@ -211,7 +219,7 @@ class _Secrets:
     async def data(self, name: str) -> Mapping[str, str] | None:
         if name not in self._read:
             lookup = self._run.services.secrets
-            self._read[name] = await lookup(name) if lookup is not None else None
+            self._read[name] = await _waiting_for_the_store(lookup, name) if lookup else None
         return self._read[name]
 
     async def value(self, reference: Manifest) -> str | None:
@@ -221,6 +229,20 @@ class _Secrets:
             namespace = self._run.services.settings.namespace
             raise PodError(f"couldn't find key {key} in Secret {namespace}/{name}")
         return value
+
+
+async def _waiting_for_the_store(lookup: SecretLookup, name: str) -> Mapping[str, str] | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _SECRET_WAIT_S
+    pause, longest = _SECRET_RETRY_S
+    while True:
+        try:
+            return await lookup(name)
+        except StoreUnavailableError as exc:
+            if loop.time() > deadline:
+                raise PodError(f"secret {name!r} could not be read: {exc}") from exc
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest)
 
 
 @contextlib.asynccontextmanager

@@ -203,6 +203,29 @@ async def test_a_step_whose_log_lines_wait_for_the_store_still_succeeds(
     assert [entry["content"] for entry in logs] == ["kept"]
 
 
+async def test_a_step_whose_secret_waits_for_the_store_still_succeeds(
+    open_engine: EngineFactory,
+) -> None:
+    """The store away as a step starts: its Secret is asked for again, as a kubelet does."""
+    refusals = 2
+
+    async def secrets(name: str) -> Mapping[str, str] | None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise StoreUnavailableError("the store's database cannot be reached: test")
+        return {"TOKEN": "s3cr3t"} if name == "creds" else None
+
+    template = sh("main", "echo $TOKEN")
+    template["container"]["envFrom"] = [{"secretRef": {"name": "creds"}}]
+    async with open_engine(secrets=secrets) as engine:
+        await engine.submit_workflow(workflow([template], metadata={"name": "secret-wait"}))
+        done = await engine.wait_for_workflow("secret-wait")
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert done["status"]["nodes"]["secret-wait"]["outputs"]["result"] == "s3cr3t"
+    assert refusals == 0
+
+
 async def test_workflow_templates_and_submit_from_template(open_engine: EngineFactory) -> None:
     async with open_engine() as engine:
         created = await engine.create_workflow_template(_template())

@@ -26,15 +26,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.store.errors import StoreUnavailableError
 from gateway.store.writer import StoreWriter
 
 __all__ = ["Database", "StoreUnavailableError", "create_db_engine", "date_text"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class StoreUnavailableError(Exception):
-    """The database cannot be reached for now; the cause holds the driver's error."""
 
 
 def _json_dumps(value: Any) -> str:

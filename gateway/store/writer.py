@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from gateway.store.errors import StoreUnavailableError
+
 if TYPE_CHECKING:
     from gateway.store.db import Database
 
@@ -125,7 +127,9 @@ class StoreWriter:
 def _resolve(write: _Write, result: Any, error: BaseException | None) -> None:
     future = write.future
     if write.loop is None or future is None:
-        if error is not None:
+        if isinstance(error, StoreUnavailableError):  # a restart, say: no traceback for it
+            _log.warning("a store write nobody waits for was dropped: %s", error)
+        elif error is not None:
             _log.error("a store write failed", exc_info=error)
         return
 

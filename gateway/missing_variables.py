@@ -20,7 +20,9 @@ from gateway.engines.base import Manifest
 __all__ = ["missing_variable", "waiting_for_a_variable"]
 
 # Kubernetes' (and the embedded engine's) words for a secretKeyRef whose key is missing.
-_MISSING_KEY = re.compile(r"couldn't find key (?P<key>\S+) in Secret (?:[^/\s]+/)?(?P<secret>\S+)")
+_MISSING_KEY = re.compile(
+    r"couldn't find key (?P<key>\S+) in (?i:secret) (?:[^/\s]+/)?(?P<secret>\S+)"
+)
 _SECRET_NAME = CompileOptions().secret_name
 _WAITING = "CreateContainerConfigError: "  # Argo's prefix: the container's waiting reason
 

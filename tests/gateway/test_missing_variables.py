@@ -20,6 +20,7 @@ def _workflow(*nodes: dict[str, Any]) -> dict[str, Any]:
 def test_a_missing_key_of_the_variables_secret_names_the_variable() -> None:
     assert missing_variable(f"couldn't find key NO_SUCH in Secret team/{SECRET}") == "NO_SUCH"
     assert missing_variable(f"couldn't find key NO_SUCH in Secret {SECRET}.") == "NO_SUCH"
+    assert missing_variable(f"couldn't find key NO_SUCH in secret {SECRET}") == "NO_SUCH"
     assert missing_variable("couldn't find key sdk-token in Secret team/another") is None
     assert missing_variable("main: Error (exit code 1)") is None
 

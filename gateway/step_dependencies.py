@@ -11,7 +11,7 @@ every step can use, one with compiled code a wheel pip then refuses for another 
 What cannot be built that way is refused at creation, in the pipeline's build logs: an image
 whose Python version its tag does not say, a requirement published only as source, a wheel for
 another platform. The Python version comes from the image's tag (``python:3.12-slim``); the
-platform from ``TENDER_ARGO_STEP_PLATFORM`` (manylinux tags: pip also accepts the older ones).
+platform from ``TENDER_ARGO_STEP_PLATFORM`` (a manylinux tag brings the older ones).
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ class DependencyArchives:
             return archive.stat().st_size
 
     def _pip(self, version: str, target: Path) -> list[str]:
-        platforms = [option for p in self.platforms for option in ("--platform", p)]
+        tags = dict.fromkeys(tag for p in self.platforms for tag in compatible_platforms(p))
+        platforms = [option for p in tags for option in ("--platform", p)]
         return [
             *(sys.executable, "-m", "pip", "install", "--no-input", "--no-color"),
             *("--disable-pip-version-check", "--progress-bar", "off", "--no-compile"),
@@ -140,6 +141,26 @@ class DependencyArchives:
             *platforms,
             "--only-binary=:all:",
         ]
+
+
+_MANYLINUX = re.compile(r"manylinux_2_(?P<glibc>\d+)_(?P<arch>\w+)")
+_LEGACY = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def compatible_platforms(platform: str) -> list[str]:
+    """``platform`` and the older manylinux tags an image of it runs: pip's ``--platform``
+    takes each tag as it is (a wheel for ``manylinux_2_17`` does not match
+    ``manylinux_2_28``), where installing on the machine itself would accept all of them."""
+    found = _MANYLINUX.fullmatch(platform)
+    if found is None:
+        return [platform]
+    arch, newest = found["arch"], int(found["glibc"])
+    tags = []
+    for glibc in range(newest, 4, -1):
+        tags.append(f"manylinux_2_{glibc}_{arch}")
+        if glibc in _LEGACY:
+            tags.append(f"{_LEGACY[glibc]}_{arch}")
+    return tags
 
 
 def _pack(folder: Path, archive: Path) -> None:

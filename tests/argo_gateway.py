@@ -84,12 +84,9 @@ def put_repository(kube: Kube, cluster: ArgoCluster) -> None:
         kube,
         f"/api/v1/namespaces/{cluster.namespace}/configmaps",
         {
-            "metadata": {
-                "name": "artifact-repositories",
-                "annotations": {
-                    "workflows.argoproj.io/default-artifact-repository": REPOSITORY_KEY
-                },
-            },
+            # Not the namespace's default: tender names its key (TENDER_ARGO_ARTIFACT_REPOSITORY),
+            # and other Workflows keep the controller's repository.
+            "metadata": {"name": "artifact-repositories"},
             "data": {REPOSITORY_KEY: yaml.safe_dump(repository)},
         },
     )

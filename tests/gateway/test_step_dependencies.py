@@ -14,7 +14,11 @@ import pytest
 from compiler import Pipeline
 from compiler.keys import dependencies_key
 from gateway.builds import BuildResult
-from gateway.step_dependencies import DependencyArchives, image_python_version
+from gateway.step_dependencies import (
+    DependencyArchives,
+    compatible_platforms,
+    image_python_version,
+)
 from gateway.storage import LocalStorage
 from tests.gateway.acceptance.folders import TINY_PACKAGE, write_folder
 
@@ -108,3 +112,12 @@ def test_an_image_whose_tag_hides_its_python_cannot_get_packages(tmp_path: Path)
 
     assert not result.succeeded
     assert "cannot tell which Python the image 'python:slim' runs" in result.logs[-1]["message"]
+
+
+def test_a_manylinux_platform_brings_the_older_tags_its_images_run() -> None:
+    tags = compatible_platforms("manylinux_2_28_x86_64")
+
+    assert tags[0] == "manylinux_2_28_x86_64"
+    assert {"manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"} <= set(tags)
+    assert "manylinux_2_29_x86_64" not in tags
+    assert compatible_platforms("macosx_11_0_arm64") == ["macosx_11_0_arm64"]

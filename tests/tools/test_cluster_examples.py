@@ -22,6 +22,7 @@ from compiler.execution_secret import EXECUTION_SECRET_PREFIX, execution_secret_
 from compiler.keys import code_key, datastore_key
 from gateway.archives import pack_code_archive
 from gateway.step_tokens import execution_secret_data
+from tools.cluster.kube import KubeError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.timeout(600)
@@ -44,7 +45,11 @@ def _add_execution_secret(cluster: ArgoCluster, workflow: str) -> None:
     data = execution_secret_data("k" * 48, workflow, "http://127.0.0.1:9")
     body = {"metadata": {"name": execution_secret_name(workflow)}, "stringData": data}
     with cluster.kube() as kube:
-        kube.create(f"/api/v1/namespaces/{cluster.namespace}/secrets", body)
+        try:
+            kube.create(f"/api/v1/namespaces/{cluster.namespace}/secrets", body)
+        except KubeError as error:  # a gateway following the cluster made it already
+            if error.status != 409:
+                raise
 
 
 def _put(cluster: ArgoCluster, key: str, body: bytes) -> None:

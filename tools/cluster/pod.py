@@ -265,8 +265,10 @@ def container_env(kube: Kube, namespace: str, pod: Object, container: Object) ->
         if reference["key"] in data:
             env[variable["name"]] = data[reference["key"]]
         elif not reference.get("optional"):
+            kind_name = "Secret" if kind == "secrets" else "ConfigMap"  # a kubelet's words
             raise MissingConfigError(
-                f"couldn't find key {reference['key']} in {kind[:-1]} {reference['name']}"
+                f"couldn't find key {reference['key']} in {kind_name} "
+                f"{namespace}/{reference['name']}"
             )
     return env
 

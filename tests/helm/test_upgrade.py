@@ -76,7 +76,7 @@ def test_an_upgrade_with_changed_values_keeps_the_data(release: Release, tmp_pat
         assert pod.env("gateway")["TENDER_TOKEN_LIFETIME_S"] == "7200"
         sdk = _sdk(token, pod.base_url)  # the token made before the upgrade
         assert [p["pipeline_name"] for p in sdk.list_pipelines()] == [name]
-        assert sdk.get_deployment(f"{name}-ep")["pipeline_name"] == name
+        assert sdk.get_deployment(f"{name}-ep")["pipeline"]["name"] == name
         assert ran["execution_id"] in [
             e["execution_id"] for e in sdk.list_pipeline_executions(name)
         ]

@@ -3,44 +3,21 @@ migrations (the chart's init containers, then each gateway) and the signing key.
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from gateway.store import Database, TokenRepository
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not os.environ.get("TENDER_TEST_DATABASE_URL"), reason="TENDER_TEST_DATABASE_URL is not set"
-    ),
-]
+pytestmark = pytest.mark.postgres  # the empty_postgres fixture skips without a server
 
 T = TypeVar("T")
 _STARTS = 4
-
-
-@pytest.fixture
-def empty_database() -> Iterator[str]:
-    """The URL of a new, empty database on the test server, dropped after the test."""
-    server = make_url(os.environ["TENDER_TEST_DATABASE_URL"])
-    name = f"tender_start_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _at_once(url: str, start: Callable[[Database], T]) -> list[T]:
@@ -71,9 +48,9 @@ def _at_once(url: str, start: Callable[[Database], T]) -> list[T]:
     return results
 
 
-def test_migrations_started_at_once_all_succeed(empty_database: str) -> None:
-    _at_once(empty_database, lambda db: db.upgrade())
-    db = Database(empty_database)
+def test_migrations_started_at_once_all_succeed(empty_postgres: str) -> None:
+    _at_once(empty_postgres, lambda db: db.upgrade())
+    db = Database(empty_postgres)
     try:
         assert "executions" in inspect(db.engine).get_table_names()
         with db.engine.connect() as connection:
@@ -83,12 +60,12 @@ def test_migrations_started_at_once_all_succeed(empty_database: str) -> None:
         db.dispose()
 
 
-def test_the_signing_key_made_at_once_is_one_key(empty_database: str) -> None:
-    migrated = Database(empty_database)
+def test_the_signing_key_made_at_once_is_one_key(empty_postgres: str) -> None:
+    migrated = Database(empty_postgres)
     migrated.upgrade()
     migrated.dispose()
     now = datetime.now(UTC)
     keys = _at_once(
-        empty_database, lambda db: TokenRepository(db).signing_key(secrets.token_hex, now)
+        empty_postgres, lambda db: TokenRepository(db).signing_key(secrets.token_hex, now)
     )
     assert len(set(keys)) == 1

@@ -311,3 +311,22 @@ def _chart() -> dict[str, Any]:
 def json_schema() -> dict[str, Any]:
     schema: dict[str, Any] = yaml.safe_load((CHART / "values.schema.json").read_text())
     return schema
+
+
+@pytest.mark.parametrize(
+    ("values", "url"),
+    [
+        (DEFAULTS, "http://127.0.0.1:8080"),
+        (CHART / "ci" / "ingress-values.yaml", "https://tender.example.com"),
+    ],
+)
+def test_notes_say_how_to_get_a_token_and_which_urls_to_set(
+    helm: Helm, values: Path, url: str
+) -> None:
+    done = helm.run(
+        "install", "tender", CHART, "-n", "argo", "--values", values, "--dry-run=client"
+    )
+    notes = done.stdout.split("NOTES:", 1)[1]
+    assert "kubectl -n argo exec deployment/tender -c gateway -- tender token create" in notes
+    assert f"export CRAFT_AI_ENVIRONMENT_URL={url}" in notes
+    assert f"export CRAFT_AI_CONTROL_URL={url}" in notes

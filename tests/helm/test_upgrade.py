@@ -80,7 +80,8 @@ def test_an_upgrade_with_changed_values_keeps_the_data(release: Release, tmp_pat
         assert ran["execution_id"] in [
             e["execution_id"] for e in sdk.list_pipeline_executions(name)
         ]
-        assert sdk.get_pipeline_execution_output(ran["execution_id"], "greeting") == "hello before "
+        output = sdk.get_pipeline_execution_output(ran["execution_id"], "greeting")
+        assert output["value"] == "hello before "
         assert [v["name"] for v in sdk.list_environment_variables()] == ["KEPT"]
         assert sdk.trigger_endpoint(f"{name}-ep", inputs={"who": "after"})["outputs"] == {
             "greeting": "hello after "

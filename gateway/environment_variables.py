@@ -19,7 +19,7 @@ import asyncio
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from compiler import CompileOptions
 from compiler.execution_secret import SDK_ENVIRONMENT
@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # services.py wires secret_lookup into the engine it builds
 
 __all__ = [
     "MAX_VALUE_BYTES",
+    "NoVariableSecret",
+    "VariableSecret",
     "check_name",
     "compile_options",
     "delete_variable",
@@ -50,6 +52,21 @@ _RESERVED_NAMES = frozenset({"CRAFT_AI_EXECUTION_ID", *SDK_ENVIRONMENT})
 # Linux refuses a single environment string over 128 KiB (MAX_ARG_STRLEN); a Secret holds 1 MiB.
 MAX_VALUE_BYTES = 64 * 1024
 _SECRET_NAME = CompileOptions().secret_name
+
+
+class VariableSecret(Protocol):
+    """Where steps read the variables from, kept in step with the store after each change:
+    the Secret on a cluster (``gateway.engines.argo.secrets``); nothing for the embedded
+    engine, which reads the store itself (``secret_lookup``)."""
+
+    async def changed(self, changes: Mapping[str, str | None]) -> None:
+        """These variables now have these values (None: deleted) in the store."""
+        ...
+
+
+class NoVariableSecret:
+    async def changed(self, changes: Mapping[str, str | None]) -> None:
+        return None
 
 
 def check_name(name: str) -> str:
@@ -99,6 +116,8 @@ async def put_variables(services: Services, body: object) -> list[str]:
         )
     checked = {check_name(str(name)): _check_value(str(name), v) for name, v in given.items()}
     await services.in_store(services.variables.put, checked, datetime.now(UTC))
+    # After the store: a refused Secret write answers 503, and the same PUT again fixes both.
+    await services.variable_secret.changed(checked)
     return sorted(checked)
 
 
@@ -114,6 +133,7 @@ async def delete_variable(services: Services, name: str) -> str:
         raise NotFoundError(
             f"environment variable {name!r} not found", name="EnvironmentVariableNotFound"
         )
+    await services.variable_secret.changed({name: None})
     return value
 
 
@@ -126,7 +146,9 @@ async def compile_options(services: Services) -> CompileOptions:
     """What the compiler needs to inject every variable (by name only) into each step."""
     names: list[str] = await services.in_store(services.variables.names)
     return CompileOptions(
-        environment_variables=tuple(names), key_prefix=services.settings.key_prefix
+        environment_variables=tuple(names),
+        key_prefix=services.settings.key_prefix,
+        default_image=services.settings.argo_step_image,
     )
 
 

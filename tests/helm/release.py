@@ -57,6 +57,9 @@ def values_for(
     values: dict[str, Any] = {
         "config": {
             "externalUrl": external_url,
+            # The steps run on the host (the process kubelet), where no Service name resolves:
+            # they reach the replica where the tests' clients do.
+            "internalUrl": external_url,
             "s3Bucket": cluster.bucket,
             "s3EndpointUrl": s3.endpoint_url,
             "s3Region": s3.region,

@@ -36,6 +36,11 @@ CHART_SET = {
 LEFT_OUT = {
     "concurrency": "the embedded engine's: steps run on Argo",
     "allow_local_repositories": "clones from the gateway's own filesystem: nothing there in a pod",
+    "low_latency_pods": "low-latency deployments are refused on Argo",
+    "low_latency_start_timeout_s": "low-latency deployments are refused on Argo",
+    "resource_sample_s": "resource metrics are sampled on the embedded engine only",
+    "resource_retention_days": "resource metrics are sampled on the embedded engine only",
+    "pipeline_templates_dir": "the image holds no pipeline files to offer as templates",
 }
 
 
@@ -247,6 +252,8 @@ def test_an_ingress_gives_the_external_url(helm: Helm) -> None:
     assert backend == {"service": {"name": "tender", "port": {"name": "http"}}}
     data = _one(objects, "ConfigMap")["data"]
     assert data["TENDER_EXTERNAL_URL"] == "https://tender.example.com"
+    # Steps are pods of the cluster: they reach the gateway through its Service, not the ingress.
+    assert data["TENDER_INTERNAL_URL"] == "http://tender.argo.svc:8080"
 
 
 def test_a_change_of_settings_rolls_the_pods(helm: Helm) -> None:

@@ -76,8 +76,19 @@ Service's in-cluster address. */}}
 {{- $host := (first .Values.ingress.hosts).host }}
 {{- printf "%s://%s" (ternary "https" "http" (gt (len .Values.ingress.tls) 0)) $host }}
 {{- else }}
+{{- include "tender.serviceUrl" . }}
+{{- end }}
+{{- end }}
+
+{{/* The Service's in-cluster address. */}}
+{{- define "tender.serviceUrl" -}}
 {{- printf "http://%s.%s.svc:%v" (include "tender.fullname" .) .Release.Namespace .Values.service.port }}
 {{- end }}
+
+{{/* The URL steps reach the gateway at (their SDK's): config.internalUrl, else the Service's
+in-cluster address (steps run in pods of the cluster, not beside the gateway). */}}
+{{- define "tender.internalUrl" -}}
+{{- default (include "tender.serviceUrl" .) .Values.config.internalUrl }}
 {{- end }}
 
 {{/* The claim holding the SQLite file. */}}

@@ -31,7 +31,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from endpoint_bench import BARE_APP
+from elastic_bench import BARE_APP
 from gateway_bench import _free_port, served
 from noop_pipeline import write_code
 

@@ -135,10 +135,18 @@ def step_task(step: Step, ctx: StepContext) -> m.DAGTask:
         wire = _wire(step, step_input, ctx)
         if wire.kind == "value":
             parameters.append(m.Parameter(name=step_input.name, value=wire.argument))
-        elif wire.kind == "key":
-            artifacts.append(m.Artifact(name=step_input.name, s3=m.S3Artifact(key=wire.argument)))
-        elif wire.kind == "from":
-            artifacts.append(m.Artifact(name=step_input.name, from_=wire.argument))
+        elif wire.kind in {"key", "from"}:
+            # Argo replaces a template's input artifact with the task's argument, keeping only
+            # its path (workflow/common ProcessArgs): `optional` and `archive` go here too.
+            artifacts.append(
+                m.Artifact(
+                    name=step_input.name,
+                    s3=m.S3Artifact(key=wire.argument) if wire.kind == "key" else None,
+                    from_=wire.argument if wire.kind == "from" else None,
+                    optional=wire.optional or None,
+                    archive=m.ArchiveStrategy(none=m.NoneStrategy()),
+                )
+            )
     arguments = None
     if parameters or artifacts:
         arguments = m.Arguments(parameters=parameters or None, artifacts=artifacts or None)

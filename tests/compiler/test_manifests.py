@@ -122,8 +122,14 @@ def test_steps_are_wired_by_their_sources() -> None:
     assert tasks["left"]["depends"] == "start"
     assert tasks["join"]["depends"] == "left && right"
     join_args = tasks["join"]["arguments"]
+    # Optional and unarchived on the argument itself: Argo keeps only the template's path.
     assert join_args["artifacts"] == [
-        {"name": "blob", "from": "{{tasks.left.outputs.artifacts.blob}}"}
+        {
+            "name": "blob",
+            "from": "{{tasks.left.outputs.artifacts.blob}}",
+            "optional": True,
+            "archive": {"none": {}},
+        }
     ]
     assert {"name": "b", "value": "{{tasks.right.outputs.parameters.value}}"} in join_args[
         "parameters"

@@ -55,12 +55,16 @@ def _resolve_artifact(
             key = substitute(str(artifact["s3"]["key"]), scope)
         except UnresolvedTagError as exc:
             raise BindingError(str(exc)) from exc
-        return {"name": name, "s3": {"key": key}, **_optional(artifact)}
+        return {"name": name, "s3": {"key": key}, **_optional(artifact), **_archive(artifact)}
     return None
 
 
 def _optional(artifact: Manifest) -> dict[str, Any]:
     return {"optional": True} if artifact.get("optional") else {}
+
+
+def _archive(artifact: Manifest) -> dict[str, Any]:
+    return {"archive": artifact["archive"]} if "archive" in artifact else {}
 
 
 def bind_inputs(template: Manifest, arguments: Manifest, scope: Mapping[str, str]) -> Manifest:
@@ -79,15 +83,18 @@ def bind_inputs(template: Manifest, arguments: Manifest, scope: Mapping[str, str
     supplied = {a["name"]: a for a in arguments.get("artifacts", [])}
     artifacts = []
     for declared in template.get("inputs", {}).get("artifacts", []):
-        source = supplied.get(declared["name"]) or _own_source(declared, scope)
+        argument = supplied.get(declared["name"])
+        source = argument or _own_source(declared, scope)
         if source is None:
             if declared.get("optional"):
                 continue
             raise BindingError(f"inputs.artifacts.{declared['name']} was not supplied")
-        # As Argo does, the argument is laid over the declaration: `optional` stays declared.
-        artifacts.append(
-            {**source, "name": declared["name"], **_path(declared), **_optional(declared)}
-        )
+        # As Argo does (workflow/common ProcessArgs), an argument replaces the declaration but
+        # for its path: `optional` and `archive` are then the argument's, not the template's.
+        placed = {**source, "name": declared["name"], **_path(declared)}
+        if argument is None:
+            placed |= _archive(declared)
+        artifacts.append(placed)
     inputs: Manifest = {}
     if parameters:
         inputs["parameters"] = parameters
@@ -106,11 +113,8 @@ def _own_source(declared: Manifest, scope: Mapping[str, str]) -> Manifest | None
 
 
 def _path(declared: Manifest) -> dict[str, Any]:
-    """Where the template wants the artifact, and whether to unpack it (its `archive`)."""
-    placed: dict[str, Any] = {"path": declared["path"]} if "path" in declared else {}
-    if "archive" in declared:
-        placed["archive"] = declared["archive"]
-    return placed
+    """Where the template wants the artifact."""
+    return {"path": declared["path"]} if "path" in declared else {}
 
 
 def input_scope(inputs: Manifest) -> dict[str, str]:

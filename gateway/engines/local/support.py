@@ -46,7 +46,13 @@ _INPUT_ARTIFACT = {
     "optional": _SCALAR,
     "archive": _ARCHIVE,
 }
-_ARGUMENT_ARTIFACT = {"name": _SCALAR, "from": _SCALAR, "s3": _S3, "optional": _SCALAR}
+_ARGUMENT_ARTIFACT = {
+    "name": _SCALAR,
+    "from": _SCALAR,
+    "s3": _S3,
+    "optional": _SCALAR,
+    "archive": _ARCHIVE,
+}
 _OUTPUT_ARTIFACT = {
     "name": _SCALAR,
     "path": _SCALAR,

@@ -54,24 +54,30 @@ async def test_tarball_inputs_are_unpacked_unless_archive_none(
     assert root["outputs"]["result"] == expected
 
 
-async def test_an_optional_declared_input_stays_optional_when_its_argument_is_missing(
-    open_engine: EngineFactory,
+@pytest.mark.parametrize("argument_optional", [False, True])
+async def test_an_argument_replaces_the_declared_input_but_for_its_path(
+    open_engine: EngineFactory, argument_optional: bool
 ) -> None:
-    """The task's argument names a key that holds nothing; the template declares `optional`."""
+    """As Argo v4's ProcessArgs (workflow/common/util.go) does: the task's argument takes the
+    declared input's place, keeping only its path. So the declaration's `optional` does not
+    save an argument naming a key that holds nothing; the argument's own `optional` does."""
     template = sh(
         "consume",
         "if [ -e /tmp/in/doc ]; then printf present; else printf absent; fi",
         inputs={"artifacts": [{"name": "doc", "path": "/tmp/in/doc", "optional": True}]},
     )
-    task = {
-        "name": "t",
-        "template": "consume",
-        "arguments": {"artifacts": [{"name": "doc", "s3": {"key": "inputs/absent"}}]},
-    }
+    argument = {"name": "doc", "s3": {"key": "inputs/absent"}}
+    if argument_optional:
+        argument["optional"] = True
+    task = {"name": "t", "template": "consume", "arguments": {"artifacts": [argument]}}
     manifest = workflow([{"name": "main", "dag": {"tasks": [task]}}, template])
     async with open_engine() as engine:
         submitted = await engine.submit_workflow(manifest)
         done = await engine.wait_for_workflow(submitted["metadata"]["name"])
-    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
     [pod] = [n for n in done["status"]["nodes"].values() if n["type"] == "Pod"]
-    assert pod["outputs"]["result"] == "absent"
+    if argument_optional:
+        assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+        assert pod["outputs"]["result"] == "absent"
+    else:
+        assert done["status"]["phase"] in ("Failed", "Error")
+        assert "inputs/absent" in pod["message"]

@@ -301,7 +301,8 @@ class LocalEngine:
     async def stop_workflow(self, name: str, message: str | None = None) -> Manifest:
         """Like `argo stop`: kill running steps, run exit handlers, end `Failed`."""
         run = self._running.get(name) if self._running is not None else None
-        if run is None:
+        # A run that just ended is still held while its last status is written.
+        if run is None or run.workflow["status"].get("phase") in ("Succeeded", "Failed", "Error"):
             workflow = await self.get_workflow(name)
             raise WorkflowStateError(
                 f"cannot stop workflow {name!r}: it is {workflow['status'].get('phase')}"

@@ -44,6 +44,7 @@ class _Active:
     run: WorkflowRun
     created_at: datetime
     task: asyncio.Task[None] | None = None
+    settled: asyncio.Future[None] | None = None  # its last status written, once it ended
 
 
 class RunningWorkflows:
@@ -104,6 +105,10 @@ class RunningWorkflows:
         if active is not None and active.task is not None:
             active.task.cancel()
             await asyncio.gather(active.task, return_exceptions=True)
+            # A workflow that had just ended may still be writing its last status: a delete
+            # that follows must come after that write, not be undone by it.
+            if active.settled is not None:
+                await asyncio.gather(active.settled, return_exceptions=True)
 
     async def close(self) -> None:
         """Kill every running step; running workflows end in `Error`, pending ones stay queued."""
@@ -150,7 +155,8 @@ class RunningWorkflows:
                 mark_interrupted(run.workflow, CLOSED_MESSAGE, self._clock.now())
             raise
         finally:
-            await asyncio.shield(self._settle(active))
+            active.settled = asyncio.ensure_future(self._settle(active))
+            await asyncio.shield(active.settled)
 
     async def _wait_for_slot(self, run: WorkflowRun) -> bool:
         """Wait `Pending` for a workflow slot; False if the workflow was stopped meanwhile."""

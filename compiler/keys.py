@@ -32,6 +32,7 @@ __all__ = [
     "datastore_key",
     "dependencies_key",
     "execution_prefix",
+    "logs_prefix",
     "pipeline_prefix",
     "resolve_key",
     "run_input_key",
@@ -85,6 +86,11 @@ def run_input_key(upload_id: str, input_name: str) -> str:
 def execution_prefix(workflow_name: str) -> str:
     """The file outputs of one execution (deleted with it)."""
     return f"executions/{workflow_name}/"
+
+
+def logs_prefix(workflow_name: str) -> str:
+    """The archived step logs of one execution, ``<prefix>/<pod>/main.log`` (LOGS_KEY_FORMAT)."""
+    return f"logs/{workflow_name}/"
 
 
 def step_output_key(step_name: str, output_name: str) -> str:

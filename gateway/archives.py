@@ -32,6 +32,7 @@ __all__ = [
     "check_function_present",
     "extract_code_archive",
     "pack_code_archive",
+    "write_archive",
 ]
 
 # Argo's executor unpacks an input artifact holding a single top-level entry *as* the
@@ -209,20 +210,28 @@ def _move_into_place(scratch: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def pack_code_archive(folder: Path) -> bytes:
-    """A tar.gz of ``folder`` under one ``code/`` root, byte-identical for identical contents.
+def pack_code_archive(folder: Path, root: str = CODE_ARCHIVE_ROOT) -> bytes:
+    """A tar.gz of ``folder`` under one ``root`` folder, in memory (see ``write_archive``)."""
+    buffer = io.BytesIO()
+    write_archive(folder, root, buffer)
+    return buffer.getvalue()
+
+
+def write_archive(folder: Path, root: str, sink: IO[bytes]) -> None:
+    """A tar.gz of ``folder`` under one ``root`` folder (``code/``, or ``deps/`` for a
+    pipeline's dependencies), byte-identical for identical contents. One root, because Argo's
+    executor makes an archive's single top entry the artifact's path.
 
     Entries are sorted, owners and times zeroed, modes reduced to 755/644; the gzip header has
     no name and mtime 0. Raises ArchiveError for anything but folders and regular files.
     """
-    buffer = io.BytesIO()
     with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=6) as gz,
+        gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=6) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
-        tar.addfile(_tar_info(CODE_ARCHIVE_ROOT, tarfile.DIRTYPE, 0o755))
+        tar.addfile(_tar_info(root, tarfile.DIRTYPE, 0o755))
         for path, relative in _sorted_tree(folder):
-            arcname = f"{CODE_ARCHIVE_ROOT}/{relative}"
+            arcname = f"{root}/{relative}"
             mode = path.lstat().st_mode
             if stat.S_ISDIR(mode):
                 tar.addfile(_tar_info(arcname, tarfile.DIRTYPE, 0o755))
@@ -233,7 +242,6 @@ def pack_code_archive(folder: Path) -> bytes:
                     tar.addfile(info, content)
             else:
                 raise ArchiveError(f"{relative!r} is neither a folder nor a regular file")
-    return buffer.getvalue()
 
 
 def _sorted_tree(folder: Path, prefix: str = "") -> Iterator[tuple[Path, str]]:

@@ -97,16 +97,29 @@ def serve(
 ) -> None:
     """Serve the platform's API (embedded defaults: SQLite, local storage, local engine)."""
     import asyncio
+    import logging
 
+    from gateway.engine_setup import check_engine
+    from gateway.engines.argo import ArgoSetupError
     from gateway.services import check_storage
     from gateway.serving import serve as serve_app
     from gateway.storage import StorageUnavailableError
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    # tender's own log (tender.*): what happens, at INFO, such as each execution's Argo UI link.
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tender").setLevel(logging.INFO)
     try:
         asyncio.run(check_storage(settings))
     except StorageUnavailableError as exc:
         typer.echo(f"tender: cannot use the {settings.storage} storage: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    try:
+        asyncio.run(check_engine(settings))
+    except ArgoSetupError as exc:
+        typer.echo("tender: cannot run executions on Argo:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  - {problem}", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(
         f"tender: serving {settings.resolved_external_url} (data in {settings.data_dir})", err=True

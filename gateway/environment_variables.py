@@ -20,7 +20,7 @@ import asyncio
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from compiler import CompileOptions
 from compiler.execution_secret import SDK_ENVIRONMENT
@@ -28,11 +28,13 @@ from gateway.engines.local.settings import SecretLookup
 from gateway.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from gateway.store import EnvironmentVariableRepository
 
-if TYPE_CHECKING:  # services.py wires secret_lookup into the engine it builds
+if TYPE_CHECKING:  # engine_setup.py wires secret_lookup into the engine it builds
     from gateway.services import Services
 
 __all__ = [
     "MAX_VALUE_BYTES",
+    "NoVariableSecret",
+    "VariableSecret",
     "check_name",
     "compile_options",
     "delete_variable",
@@ -51,6 +53,21 @@ _RESERVED_NAMES = frozenset({"CRAFT_AI_EXECUTION_ID", *SDK_ENVIRONMENT})
 # Linux refuses a single environment string over 128 KiB (MAX_ARG_STRLEN); a Secret holds 1 MiB.
 MAX_VALUE_BYTES = 64 * 1024
 _SECRET_NAME = CompileOptions().secret_name
+
+
+class VariableSecret(Protocol):
+    """Where steps read the variables from, kept in step with the store after each change:
+    the Secret on a cluster (``gateway.engines.argo.secrets``); nothing for the embedded
+    engine, which reads the store itself (``secret_lookup``)."""
+
+    async def changed(self, changes: Mapping[str, str | None]) -> None:
+        """These variables now have these values (None: deleted) in the store."""
+        ...
+
+
+class NoVariableSecret:
+    async def changed(self, changes: Mapping[str, str | None]) -> None:
+        return None
 
 
 def check_name(name: str) -> str:
@@ -100,6 +117,8 @@ async def put_variables(services: Services, body: object) -> list[str]:
         )
     checked = {check_name(str(name)): _check_value(str(name), v) for name, v in given.items()}
     await services.in_store(services.variables.put, checked, datetime.now(UTC))
+    # After the store: a refused Secret write answers 503, and the same PUT again fixes both.
+    await services.variable_secret.changed(checked)
     return sorted(checked)
 
 
@@ -115,6 +134,7 @@ async def delete_variable(services: Services, name: str) -> str:
         raise NotFoundError(
             f"environment variable {name!r} not found", name="EnvironmentVariableNotFound"
         )
+    await services.variable_secret.changed({name: None})
     return value
 
 
@@ -126,7 +146,9 @@ async def variable_values(services: Services) -> Mapping[str, str]:
 def compile_options(services: Services) -> CompileOptions:
     """What the compiler needs to know of this installation (steps read every variable from
     the Secret when they start: the manifests name none of them)."""
-    return CompileOptions(key_prefix=services.settings.key_prefix)
+    return CompileOptions(
+        key_prefix=services.settings.key_prefix, default_image=services.settings.argo_step_image
+    )
 
 
 def secret_lookup(variables: EnvironmentVariableRepository) -> SecretLookup:

@@ -11,18 +11,20 @@ Secret that holds the environment variables is said as the user's variable that 
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any
 
 from compiler import CompileOptions
-from gateway.engines.errors import EngineError
+from gateway.engines.errors import EngineError, ObjectNotFoundError
 from gateway.errors import ExecutionFailedError
 from gateway.lowlatency.logs import call_log_lines
 from gateway.services import Services
 from gateway.store.records import LOW_LATENCY_TRIGGER, ExecutionRecord
 
-__all__ = ["failure_error"]
+__all__ = ["WORKFLOW_GONE", "failure_error"]
+
+_RUNNER_PREFIX = "tender: "
+WORKFLOW_GONE = "the engine no longer has its workflow (deleted by hand, or after its time to live)"
 
 # Kubernetes' (and the embedded engine's) words for a secretKeyRef whose key is missing.
 _MISSING_KEY = re.compile(r"couldn't find key (?P<key>\S+) in Secret (?:[^/\s]+/)?(?P<secret>\S+)")
@@ -34,18 +36,8 @@ async def failure_error(services: Services, record: ExecutionRecord) -> Executio
     message = f"execution {record.id!r} ended {record.status}"
     if failed:
         message += f" in step {', '.join(failed)}"
-    with contextlib.suppress(EngineError):
-        errors = [
-            content
-            for stream, content in await _lines(services, record)
-            if stream == "stderr" and content.strip()
-        ]
-        if errors:
-            message += f": {errors[-1].removeprefix('tender: ')}"
-        elif record.trigger == LOW_LATENCY_TRIGGER:
-            pass  # no Workflow: a call always ends with a `tender:` line when it fails
-        elif reason := _node_failure(await services.engine.get_workflow(record.id)):
-            message += f": {_in_users_words(reason, record)}"
+    if reason := await _reason(services, record):
+        message += f": {reason}"
     return ExecutionFailedError(
         message, additional_data={"execution_id": record.id, "status": record.status}
     )
@@ -73,6 +65,33 @@ def _in_users_words(reason: str, record: ExecutionRecord) -> str:
         f"environment variable {variable!r} does not exist{mapped}: create it, "
         "or map the input from another source"
     )
+
+
+async def _reason(services: Services, record: ExecutionRecord) -> str | None:
+    """The step runner's own line, or the last line on stderr, or the engine's message.
+
+    The runner's line is found by its ``tender: `` prefix on any stream: a cluster's logs
+    interleave stdout and stderr into one stream."""
+    try:
+        lines = await _lines(services, record)
+    except EngineError:
+        lines = []
+    runner = [text for _, text in lines if text.startswith(_RUNNER_PREFIX)]
+    if runner:
+        return runner[-1].removeprefix(_RUNNER_PREFIX)
+    errors = [text for stream, text in lines if stream == "stderr" and text.strip()]
+    if errors:
+        return errors[-1]
+    if record.trigger == LOW_LATENCY_TRIGGER:
+        return None  # no Workflow: a call always ends with a `tender:` line when it fails
+    try:
+        workflow = await services.engine.get_workflow(record.id)
+    except ObjectNotFoundError:
+        return None if lines else WORKFLOW_GONE
+    except EngineError:
+        return None
+    reason = _node_failure(workflow) or (workflow.get("status") or {}).get("message")
+    return _in_users_words(reason, record) if reason else None
 
 
 def _node_failure(workflow: dict[str, Any]) -> str | None:

@@ -22,12 +22,12 @@ from pydantic import ValidationError
 
 from compiler import Pipeline
 from compiler.documents import raise_compile_error
-from compiler.keys import code_key, execution_prefix, pipeline_prefix
+from compiler.keys import code_key, execution_prefix, logs_prefix, pipeline_prefix
 from gateway.archives import check_function_present, extract_code_archive, pack_code_archive
+from gateway.builds import LogEntry
 from gateway.dates import format_date
 from gateway.engines.errors import ObjectNotFoundError
 from gateway.environment_variables import variable_values
-from gateway.environments import LogEntry, build_environment, remove_environment
 from gateway.errors import BadRequestError, ConflictError, NotFoundError, NotSupportedError
 from gateway.git import clone_repository
 from gateway.services import Services
@@ -125,13 +125,10 @@ async def _fetch_code(
 
 async def _build(services: Services, pipeline: Pipeline, workspace: Path) -> None:
     try:
-        result = await build_environment(
-            pipeline.pipeline_name,
+        result = await services.environments.build(
+            pipeline,
             workspace / "code",
-            pipeline.container_config.requirements_path,
-            services.settings.environments_dir,
-            timeout_s=services.settings.pip_timeout_s,
-            env_vars=await variable_values(services),  # for ${NAME} in the requirements
+            await variable_values(services),  # for ${NAME} in the requirements
         )
         status, logs = READY if result.succeeded else FAILED, list(result.logs)
     except Exception:
@@ -169,7 +166,7 @@ async def delete_pipeline(services: Services, name: str) -> None:
         await delete_execution_objects(services, execution_id)
     await services.in_store(services.pipelines.delete, name)
     await services.storage.delete_prefix(pipeline_prefix(name))
-    await remove_environment(name, services.settings.environments_dir)
+    await services.environments.remove(name)
 
 
 async def delete_execution_objects(services: Services, execution_id: str) -> None:
@@ -178,6 +175,7 @@ async def delete_execution_objects(services: Services, execution_id: str) -> Non
     with contextlib.suppress(ObjectNotFoundError):
         await services.engine.delete_workflow(execution_id)
     await services.storage.delete_prefix(execution_prefix(execution_id))
+    await services.storage.delete_prefix(logs_prefix(execution_id))
     for item in [] if record is None else record.inputs:
         if item.get("mapping_type") == "run" and "key" in item:
             await services.storage.delete(item["key"])

@@ -8,31 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from compiler import Pipeline
-from compiler.labels import PIPELINE_LABEL
 from gateway.auth import new_signing_key
+from gateway.builds import StepEnvironments
 from gateway.data_dir import prepare_data_dir
 from gateway.datastore import LocalTransfers, S3Transfers, Transfers
-from gateway.engines.base import Engine, Manifest
-from gateway.engines.local import Clock, LocalEngine, LocalEngineSettings
-from gateway.engines.local.settings import (
-    InterpreterResolver,
-    SecretLookup,
-    resolve_default_interpreter,
-)
-from gateway.environment_variables import secret_lookup
-from gateway.environments import environment_python
+from gateway.engine_setup import open_engine
+from gateway.engines.base import Engine
+from gateway.engines.local import Clock
+from gateway.environment_variables import VariableSecret
+from gateway.execution_secrets import ExecutionSecrets
 from gateway.lowlatency.runtime import LowLatencyRuntime
 from gateway.resource_sampler import sample_resources
 from gateway.settings import Settings
 from gateway.signed_urls import UrlSigner
-from gateway.step_tokens import execution_secret_lookup
 from gateway.storage import LocalStorage, Storage
 from gateway.store import (
     Database,
@@ -74,6 +68,9 @@ class Services:
     variables: EnvironmentVariableRepository
     low_latency: LowLatencyRuntime
     close_engine: Callable[[], Coroutine[Any, Any, None]]
+    environments: StepEnvironments
+    variable_secret: VariableSecret
+    execution_secrets: ExecutionSecrets
     follower: ExecutionFollower | None = None
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -115,25 +112,12 @@ async def open_services(
             tokens.signing_key, new_signing_key, datetime.now(UTC)
         )
         variables = EnvironmentVariableRepository(db)
-        async with _open_storage(settings, signing_key) as (storage, transfers, artifacts):
-            processes = settings.concurrency or os.cpu_count() or 1
-            engine = LocalEngine(
-                db,
-                LocalEngineSettings(
-                    data_dir=settings.data_dir / "engine",
-                    artifacts_dir=settings.storage_dir,
-                    max_processes=processes,
-                    max_workflows=2 * processes,
-                ),
-                resolve_interpreter=_pipeline_interpreters(settings),
-                secrets=_secrets(
-                    secret_lookup(variables),
-                    execution_secret_lookup(signing_key, settings.resolved_internal_url),
-                ),
-                clock=clock,
-                artifacts=artifacts,
-            )
-            await engine.start()
+        async with (
+            _open_storage(settings, signing_key) as (storage, transfers, artifacts),
+            open_engine(
+                settings, db, variables, storage, artifacts, signing_key=signing_key, clock=clock
+            ) as parts,
+        ):
             low_latency = LowLatencyRuntime(
                 WorkerLogRepository(db), start_timeout_s=settings.low_latency_start_timeout_s
             )
@@ -146,13 +130,16 @@ async def open_services(
                 executions=ExecutionRepository(db),
                 storage=storage,
                 transfers=transfers,
-                engine=engine,
+                engine=parts.engine,
                 signing_key=signing_key,
                 variables=variables,
                 low_latency=low_latency,
-                close_engine=engine.close,
+                close_engine=parts.close,
+                environments=parts.environments,
+                variable_secret=parts.variable_secret,
+                execution_secrets=parts.execution_secrets,
             )
-            if settings.resource_sample_s > 0:
+            if settings.samples_resources:
                 retention = timedelta(days=settings.resource_retention_days)
                 services.spawn(
                     sample_resources(
@@ -169,22 +156,8 @@ async def open_services(
                     task.cancel()
                 await asyncio.gather(*services._background, return_exceptions=True)
                 await low_latency.close()
-                await engine.close()
     finally:
         await asyncio.to_thread(db.dispose)
-
-
-def _secrets(*lookups: SecretLookup) -> SecretLookup:
-    """The Secrets a step may reference: environment variables, and its execution's own."""
-
-    async def lookup(secret_name: str) -> Mapping[str, str] | None:
-        for each in lookups:
-            data = await each(secret_name)
-            if data is not None:
-                return data
-        return None
-
-    return lookup
 
 
 async def check_storage(settings: Settings) -> None:
@@ -225,17 +198,3 @@ async def _open_storage(
     async with open_s3_storage(config) as bucket:
         transfers = S3Transfers(bucket, lifetime_s=settings.signed_url_lifetime_s)
         yield bucket, transfers, bucket.with_prefix("")
-
-
-def _pipeline_interpreters(settings: Settings) -> InterpreterResolver:
-    """Steps of a tender pipeline run with the pipeline's own virtualenv (built at creation)."""
-
-    def resolve(command: str, workflow: Manifest) -> str | None:
-        pipeline = workflow.get("metadata", {}).get("labels", {}).get(PIPELINE_LABEL)
-        if command in ("python", "python3") and pipeline:
-            python = environment_python(pipeline, settings.environments_dir)
-            if python.exists():
-                return str(python)
-        return resolve_default_interpreter(command, workflow)
-
-    return resolve

@@ -15,7 +15,9 @@ _LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: 
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TENDER_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TENDER_", extra="forbid", frozen=True, env_parse_none_str="none"
+    )
 
     data_dir: Path = Path(".tender")
     host: str = "127.0.0.1"
@@ -28,7 +30,9 @@ class Settings(BaseSettings):
     internal_url: str | None = None
     # Default: an SQLite file in the data dir. PostgreSQL: postgresql://user:pw@host/db
     database_url: str | None = None
-    engine: Literal["local"] = "local"
+    # Where executions run: the embedded engine, or an Argo Workflows cluster (the Kubernetes
+    # API of one namespace, reached through KUBECONFIG or the pod's service account).
+    engine: Literal["local", "argo"] = "local"
     # Steps that may run at once on the embedded engine (default: the number of cores).
     concurrency: int | None = Field(default=None, ge=1)
     # The SDK refreshes a token 120 s before it expires: a lifetime of an hour costs one
@@ -81,6 +85,27 @@ class Settings(BaseSettings):
     # the gateway does (an in-cluster service name, say). Default: s3_endpoint_url.
     s3_public_endpoint_url: str = ""
 
+    # The Argo engine (TENDER_ENGINE=argo). The namespace defaults to the kubeconfig context's,
+    # or the pod's own.
+    argo_namespace: str | None = None
+    # The image of steps whose pipeline names no `container_config.language`.
+    argo_step_image: str = "python:3.12-slim"
+    # The platforms the dependency archives are built for (pip --platform), comma-separated.
+    argo_step_platform: str = "manylinux_2_28_x86_64"
+    argo_step_service_account: str | None = None
+    # Argo deletes a finished Workflow this long after its end (records, outputs and logs stay);
+    # "none": never. Likewise "none" for no podGC (pods then go with their Workflow).
+    argo_ttl_s: int | None = Field(default=86400, ge=0)
+    argo_pod_gc: (
+        Literal["OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"]
+        | None
+    ) = "OnPodSuccess"
+    # A key of the namespace's `artifact-repositories` ConfigMap: Argo's repository for tender's
+    # Workflows, which must be the S3 bucket (TENDER_S3_BUCKET). Unset: Argo's default one.
+    argo_artifact_repository: str | None = None
+    # The Argo UI, to log each execution's link when it starts (https://argo.example.com).
+    argo_ui_url: str | None = None
+
     @field_validator("s3_prefix")
     @classmethod
     def _folder_prefix(cls, prefix: str) -> str:
@@ -108,6 +133,24 @@ class Settings(BaseSettings):
                 "(for the standard AWS credential chain)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _argo_needs_s3(self) -> Settings:
+        if self.engine == "argo" and self.storage != "s3":
+            raise ValueError(
+                "TENDER_ENGINE=argo needs TENDER_STORAGE=s3: Argo's steps read code and files "
+                "from its artifact repository, which must be tender's bucket"
+            )
+        return self
+
+    @property
+    def samples_resources(self) -> bool:
+        """The gateway samples its own descendants: the steps only on the embedded engine."""
+        return self.engine == "local" and self.resource_sample_s > 0
+
+    @property
+    def argo_platforms(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.argo_step_platform.split(",") if p.strip())
 
     @property
     def resolved_database_url(self) -> str:

@@ -25,7 +25,11 @@ from compiler.labels import PIPELINE_LABEL, TRIGGER_LABEL
 from gateway.dates import parse_argo_time
 from gateway.deployments.scheduled import scheduled_execution
 from gateway.engines.base import Manifest, WatchEvent
-from gateway.engines.errors import ObjectNotFoundError, WatchExpiredError
+from gateway.engines.errors import (
+    EngineUnavailableError,
+    ObjectNotFoundError,
+    WatchExpiredError,
+)
 from gateway.errors import NotFoundError
 from gateway.executions import WorkflowState, workflow_state
 from gateway.services import Services
@@ -156,6 +160,10 @@ class ExecutionTracker:
                     break
                 if isinstance(exc, StoreUnavailableError):
                     _log.warning("following the engine waits for the store: %s", exc)
+                elif isinstance(exc, EngineUnavailableError):  # expected, and says why: no trace
+                    _log.warning(
+                        "the engine is unavailable (%s); listing again in %.1f s", exc, delay
+                    )
                 else:
                     _log.exception("following the engine failed; listing again in %.1f s", delay)
                 await self._pause(delay)

@@ -1,8 +1,8 @@
 """The Engine protocol: Argo manifests in, Argo-shaped objects out.
 
-Both engines (the Argo Server one and the embedded LocalEngine) implement it; the gateway never
-knows which one it holds. Methods are named with Argo's verbs and take and return plain dicts
-shaped exactly as Argo's REST API shapes them (https://argo-workflows.readthedocs.io/en/latest/swagger/).
+Both engines (ArgoEngine on the Kubernetes API, the embedded LocalEngine) implement it; the
+gateway never knows which one it holds. Methods are named with Argo's verbs and take and return
+plain dicts shaped exactly as Argo's REST API shapes them (https://argo-workflows.readthedocs.io/en/latest/swagger/).
 """
 
 from __future__ import annotations

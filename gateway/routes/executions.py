@@ -11,7 +11,9 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.bodies import LimitedRoute
 from gateway.deps import CallerDep, ServicesDep, TrackerDep, current_user
+from gateway.engines.errors import ObjectNotFoundError
 from gateway.engines.local.clock import format_log_time
+from gateway.engines.naming import node_id
 from gateway.errors import ConflictError, NotFoundError
 from gateway.executions import execution_view, public_io
 from gateway.failures import failure_error
@@ -19,6 +21,7 @@ from gateway.logs import LogQuery, filter_logs
 from gateway.lowlatency.logs import call_log_lines
 from gateway.pipelines import delete_execution_objects
 from gateway.responses import JSON
+from gateway.services import Services
 from gateway.step_scope import check_step_may_read
 from gateway.store.records import LOW_LATENCY_TRIGGER
 
@@ -130,22 +133,33 @@ async def logs(
             for line in await call_log_lines(services, record)
         ]
         return [filter_logs(found, query or LogQuery())]
-    steps = {f"{record.id}.{s['name']}": s["name"] for s in record.steps}
-    workflow = await services.engine.get_workflow(record.id)
-    # A retried step's attempts are nodes "<workflow>.<step>(0)", "(1)"...: they log as the step.
-    node_names = {
-        n["id"]: _ATTEMPT.sub("", n["name"]) for n in workflow["status"].get("nodes", {}).values()
-    }
+    node_steps = await _node_steps(services, record.id, [s["name"] for s in record.steps])
     lines = [
         {
             "timestamp": entry["timestamp"],
             "message": entry["content"],
             "stream": entry["stream"],
-            "step": steps.get(node_names.get(entry["node_id"], ""), entry["node_id"]),
+            "step": node_steps.get(entry["node_id"], entry["node_id"]),
         }
         for entry in await services.engine.workflow_logs(record.id)
     ]
     return [filter_logs(lines, query or LogQuery())]
+
+
+async def _node_steps(services: Services, workflow_name: str, steps: list[str]) -> dict[str, str]:
+    """Node id to step name. Once the engine deleted the Workflow (Argo's TTL), the ids are
+    Argo's, computed from the node names (``<workflow>.<step>``)."""
+    try:
+        workflow = await services.engine.get_workflow(workflow_name)
+    except ObjectNotFoundError:
+        return {node_id(workflow_name, f"{workflow_name}.{step}"): step for step in steps}
+    by_node_name = {f"{workflow_name}.{step}": step for step in steps}
+    # A retried step's attempts are nodes "<workflow>.<step>(0)", "(1)"...: they log as the step.
+    return {
+        node["id"]: by_node_name[name]
+        for node in (workflow.get("status") or {}).get("nodes", {}).values()
+        if (name := _ATTEMPT.sub("", node["name"])) in by_node_name
+    }
 
 
 @router.delete("/{execution_id}")

@@ -20,10 +20,10 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_user)], route
 @router.get("/resource-metrics")
 async def resource_metrics(request: Request, services: ServicesDep) -> Response:
     start, end, download = parse_period(request.query_params)
-    if services.settings.resource_sample_s == 0:
+    if not services.settings.samples_resources:
         raise NotProvidedError(
             "resource metrics are not available: this gateway does not sample them "
-            "(TENDER_RESOURCE_SAMPLE_S is 0)",
+            "(TENDER_RESOURCE_SAMPLE_S is 0, or the steps run on Argo, TENDER_ENGINE=argo)",
             name="ResourceMetricsNotAvailable",
         )
     samples = await services.in_store(ResourceSampleRepository(services.db).between, start, end)

@@ -11,11 +11,11 @@ from typing import Any, Protocol
 from gateway.engines.base import Manifest
 from gateway.engines.local.artifacts import ArtifactRepository
 from gateway.engines.local.clock import Clock
-from gateway.engines.local.naming import node_id
 from gateway.engines.local.scripts import CompiledScripts
 from gateway.engines.local.settings import InterpreterResolver, LocalEngineSettings, SecretLookup
 from gateway.engines.local.status import finish_node, new_node
 from gateway.engines.local.unpacked import UnpackedArchives
+from gateway.engines.naming import node_id
 from gateway.store.records import LogLine
 
 __all__ = ["Call", "Deadline", "EngineServices", "Execute", "ProcessBook", "WorkflowRun"]

@@ -16,12 +16,12 @@ from gateway.engines.base import Manifest
 from gateway.engines.local.artifacts import ArtifactError, is_archived
 from gateway.engines.local.context import Deadline, WorkflowRun
 from gateway.engines.local.inputs import input_scope
-from gateway.engines.local.naming import pod_name
 from gateway.engines.local.paths import PathMap
 from gateway.engines.local.process import ProcessOutcome, run_process
 from gateway.engines.local.scripts import is_python
 from gateway.engines.local.spool import SPOOL_NAME, LogSpool
 from gateway.engines.local.templating import UnresolvedTagError, substitute_all
+from gateway.engines.naming import pod_name
 from gateway.store.records import LogLine
 
 __all__ = ["PodError", "run_pod"]

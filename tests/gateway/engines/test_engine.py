@@ -19,7 +19,7 @@ from gateway.engines.errors import (
     WorkflowTemplateNotFoundError,
 )
 from gateway.engines.local import LocalEngine, LocalEngineSettings
-from gateway.engines.local.naming import fnv32a
+from gateway.engines.naming import fnv32a
 from gateway.store import Database
 from tests.gateway.engines.engine_manifests import EngineFactory, sh, workflow
 

@@ -1,0 +1,78 @@
+"""Argo's objects as the Kubernetes API holds them, and as the Engine protocol returns them.
+
+The API's lists drop each item's ``apiVersion`` and ``kind``; a large Workflow's nodes may be
+gzipped into ``status.compressedNodes`` (the controller does it past its size limit). The engine
+returns every object whole, with its nodes readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.engines.errors import (
+    CronWorkflowNotFoundError,
+    ObjectNotFoundError,
+    WorkflowNotFoundError,
+    WorkflowTemplateNotFoundError,
+)
+
+__all__ = [
+    "CRON_WORKFLOWS",
+    "FINISHED_PHASES",
+    "WORKFLOWS",
+    "WORKFLOW_TEMPLATES",
+    "Kind",
+    "newest_first",
+    "readable",
+]
+
+_log = logging.getLogger("tender.engines.argo")
+API_VERSION = "argoproj.io/v1alpha1"
+FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Error"})
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # as in `kind:`
+    plural: str  # as in the API's paths
+    not_found: type[ObjectNotFoundError]
+
+    def path(self, namespace: str, name: str = "") -> str:
+        base = f"/apis/{API_VERSION}/namespaces/{namespace}/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+WORKFLOWS = Kind("Workflow", "workflows", WorkflowNotFoundError)
+WORKFLOW_TEMPLATES = Kind("WorkflowTemplate", "workflowtemplates", WorkflowTemplateNotFoundError)
+CRON_WORKFLOWS = Kind("CronWorkflow", "cronworkflows", CronWorkflowNotFoundError)
+
+
+def readable(item: dict[str, Any], kind: Kind) -> dict[str, Any]:
+    """``item`` with its ``apiVersion`` and ``kind``, and a Workflow's nodes uncompressed."""
+    item = {"apiVersion": API_VERSION, "kind": kind.name, **item}
+    if kind is not WORKFLOWS:
+        return item
+    status = dict(item.get("status") or {})
+    if compressed := status.pop("compressedNodes", None):
+        status["nodes"] = json.loads(gzip.decompress(base64.b64decode(compressed)))
+    elif status.get("offloadNodeStatusVersion") and not status.get("nodes"):
+        _log.warning(
+            "workflow %s has its nodes offloaded to Argo's database, which the gateway does "
+            "not read: turn off persistence.nodeStatusOffLoad",
+            item.get("metadata", {}).get("name"),
+        )
+    item["status"] = status
+    return item
+
+
+def newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def key(item: dict[str, Any]) -> tuple[str, str]:
+        metadata = item["metadata"]
+        return (metadata.get("creationTimestamp") or "", metadata["name"])
+
+    return sorted(items, key=key, reverse=True)

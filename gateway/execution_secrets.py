@@ -1,0 +1,35 @@
+"""Each execution's own Secret (``compiler.execution_secret``: the step token and the gateway's
+URL), provided by whatever runs the steps.
+
+The embedded engine resolves the Secret's keys itself when a step starts
+(``step_tokens.execution_secret_lookup``): nothing to write. On a cluster the Secret must exist
+before the pod can start: the gateway creates it right after submitting a Workflow, and for
+Workflows it did not submit (a CronWorkflow's) when the tracker first sees them; it deletes it
+once the Workflow ended (the step token is revoked by then anyway, ``step_scope``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gateway.engines.base import Manifest
+
+__all__ = ["ExecutionSecrets", "NoExecutionSecrets"]
+
+
+class ExecutionSecrets(Protocol):
+    async def ensure(self, workflow: Manifest) -> None:
+        """The Workflow's Secret exists (creating it again is no error)."""
+        ...
+
+    async def remove(self, workflow: Manifest) -> None:
+        """The Workflow ended or is gone: its Secret goes (a missing one is no error)."""
+        ...
+
+
+class NoExecutionSecrets:
+    async def ensure(self, workflow: Manifest) -> None:
+        return None
+
+    async def remove(self, workflow: Manifest) -> None:
+        return None

@@ -16,14 +16,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from s3_server import S3Server
-from tools.cluster.cluster import ArtifactRepository, Binaries, ClusterError, start_cluster
+from tools.cluster.cluster import (
+    ArtifactRepository,
+    Binaries,
+    Cluster,
+    ClusterError,
+    start_cluster,
+)
 from tools.cluster.kube import Credentials, Kube
 
 __all__ = ["ArgoCluster", "argo_cluster"]
@@ -44,6 +50,8 @@ class ArgoCluster:
     bucket: str
     logs: Path
     ca_file: Path  # the API server's certificate, self-signed
+    # Its processes: the fault tests kill and restart the controller (kill_controller...).
+    running: Cluster = field(repr=False, compare=False)
 
     def kube(self) -> Kube:
         return Kube(Credentials.from_kubeconfig(self.kubeconfig))
@@ -111,6 +119,7 @@ def argo_cluster(
             bucket=bucket,
             logs=directory / "logs",
             ca_file=directory / "pki" / "apiserver.crt",
+            running=cluster,
         )
     finally:
         cluster.stop()

@@ -12,10 +12,15 @@ from typing import Any
 import pytest
 
 from argo_cluster import argo_cluster
+from argo_gateway import argo_gateway
 from argo_schema import schema_errors
 from s3_server import s3_server
 
-__all__ = ["argo_cluster", "s3_server"]  # the session fixtures, shared by every package
+__all__ = [
+    "argo_cluster",
+    "argo_gateway",
+    "s3_server",
+]  # the session fixtures, shared by every package
 
 REPO = Path(__file__).resolve().parent.parent
 

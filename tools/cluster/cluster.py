@@ -121,6 +121,16 @@ class Cluster:
     def kube(self) -> Kube:
         return Kube(Credentials.from_kubeconfig(self.kubeconfig))
 
+    def kill_controller(self) -> None:
+        """SIGKILL the workflow-controller, as a crash would (its state is in etcd)."""
+        controller = self.processes.pop("controller")
+        controller.kill()
+        controller.wait()
+
+    def start_controller(self, binaries: Binaries | None = None) -> None:
+        """Start the workflow-controller again after kill_controller; returns once healthy."""
+        _start_controller(self, (binaries or Binaries.find()).workflow_controller)
+
     def stop(self) -> None:
         """Stop what start_cluster started, newest first; the controller ignores SIGTERM."""
         for name, process in reversed(list(self.processes.items())):

@@ -5,7 +5,9 @@ dir, with an SDK token from ``tender token create``. It runs on SQLite, and on P
 ``TENDER_TEST_DATABASE_URL`` is set. That database is shared with other tests and other runs, so
 every pipeline gets a random suffix and is deleted after its test. Each database runs with both
 storages: the local folder, and a bucket of the real S3 server (``tests/s3_server.py``) under a
-key prefix (``TENDER_STORAGE=s3``).
+key prefix (``TENDER_STORAGE=s3``). The same tests run once more on Argo (``TENDER_ENGINE=argo``,
+the ``argo`` parameter): the gateway then drives the test cluster (``argo_cluster``) with the
+narrow identity of ``argo_gateway``, on SQLite and the cluster's artifact repository as storage.
 
 The server is scoped to this package rather than the session: the engine tests empty the engine's
 tables of that same PostgreSQL database, which must not happen under a running gateway.
@@ -25,10 +27,11 @@ from typing import Any, NamedTuple
 
 import pytest
 import requests
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
+from argo_gateway import KEY_PREFIX, ArgoGateway, gateway_env
 from gateway.store import Database
-from gateway.store.tables import ApiTokenRow
+from gateway.store.tables import ApiTokenRow, WorkflowRow
 from s3_server import S3Server
 
 TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
@@ -42,7 +45,7 @@ DATASTORE_PAGE_SIZE = 2
 RESOURCE_SAMPLE_S = 0.25
 
 
-S3_PREFIX = "tender/"
+S3_PREFIX = KEY_PREFIX  # the same on Argo, where the bucket is the artifact repository
 
 
 class Gateway(NamedTuple):
@@ -53,6 +56,24 @@ class Gateway(NamedTuple):
     storage: str = "local"  # or "s3"
     s3: S3Server | None = None
     bucket: str = ""
+    engine: str = "local"  # or "argo" (with storage "s3")
+    argo: ArgoGateway | None = None
+
+    def workflow_manifests(self, names: list[str]) -> list[dict[str, Any]]:
+        """The Workflows the engine holds for these executions, without their status: from the
+        embedded engine's tables, or from the cluster."""
+        if self.argo is None:
+            db = Database(self.database_url)
+            try:
+                with db.transaction() as session:
+                    query = select(WorkflowRow.manifest).where(WorkflowRow.name.in_(names))
+                    return list(session.scalars(query))
+            finally:
+                db.dispose()
+        cluster = self.argo.cluster
+        with cluster.kube() as kube:
+            found = [kube.get(cluster.path("workflows", name)) for name in names]
+        return [{k: v for k, v in w.items() if k != "status"} for w in found]
 
     def stored_keys(self) -> set[str]:
         """Every object the gateway stored, by key, read straight from the storage."""
@@ -97,26 +118,27 @@ def _free_port() -> int:
 
 
 def _server_params() -> list[Any]:
-    """(database URL, storage) pairs: each database with each storage."""
+    """(database URL, storage, engine): each database with each storage, and Argo."""
     url = os.environ.get("TENDER_TEST_DATABASE_URL")
     skip = pytest.mark.skip(reason="TENDER_TEST_DATABASE_URL is not set")
     params = []
     for storage in ("local", "s3"):
         marks = [pytest.mark.s3] if storage == "s3" else []
         params += [
-            pytest.param((None, storage), id=f"sqlite-{storage}", marks=marks),
+            pytest.param((None, storage, "local"), id=f"sqlite-{storage}", marks=marks),
             pytest.param(
-                (url, storage),
+                (url, storage, "local"),
                 id=f"postgres-{storage}",
                 marks=[*marks, pytest.mark.postgres, *([] if url else [skip])],
             ),
         ]
-    return params
+    return [*params, pytest.param((None, "s3", "argo"), id="argo", marks=[pytest.mark.argo])]
 
 
 def _server_env(database_url: str | None) -> dict[str, str]:
     """The test's environment without its own TENDER_* settings, which would leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENDER_", "AWS_"))}
+    leaking = ("TENDER_", "AWS_", "KUBECONFIG")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(leaking)}
     env["TENDER_LONG_POLL_S"] = str(LONG_POLL_S)
     env["TENDER_DATASTORE_PAGE_SIZE"] = str(DATASTORE_PAGE_SIZE)
     env["TENDER_RESOURCE_SAMPLE_S"] = str(RESOURCE_SAMPLE_S)
@@ -146,13 +168,19 @@ def gateway(
     """A running gateway and an SDK token for it; fails if the server logged a traceback."""
     database_url: str | None = request.param[0]
     storage: str = request.param[1]
+    engine: str = request.param[2]
     database = "postgres" if database_url else "sqlite"
-    root = tmp_path_factory.mktemp(f"gateway-{database}-{storage}")
+    root = tmp_path_factory.mktemp(f"gateway-{database}-{storage}-{engine}")
     data_dir = root / "data"
     env = _server_env(database_url)
     s3: S3Server | None = None
     bucket = ""
-    if storage == "s3":
+    argo: ArgoGateway | None = None
+    if engine == "argo":
+        argo = request.getfixturevalue("argo_gateway")
+        s3, bucket = argo.cluster.s3, argo.cluster.bucket
+        env.update(gateway_env(argo))
+    elif storage == "s3":
         s3 = request.getfixturevalue("s3_server")
         bucket = s3.create_bucket()
         env.update(s3.settings_env(bucket, prefix=S3_PREFIX))
@@ -182,7 +210,7 @@ def gateway(
         )
     try:
         _wait_until_up(process, base_url, stderr)
-        yield Gateway(base_url, token, database, data_dir, storage, s3, bucket)
+        yield Gateway(base_url, token, database, data_dir, storage, s3, bucket, engine, argo)
     finally:
         process.terminate()
         try:

@@ -21,7 +21,7 @@ from craft_ai_sdk.io import Input, InputSource, Output
 from sqlalchemy import select
 
 from gateway.store import Database
-from gateway.store.tables import ExecutionRow, PipelineRow, WorkflowRow
+from gateway.store.tables import ExecutionRow, PipelineRow
 from tests.gateway.acceptance.conftest import Gateway
 from tests.gateway.acceptance.folders import TINY_PACKAGE, USES_PACKAGE, write_folder
 
@@ -336,13 +336,10 @@ def test_no_value_reaches_a_manifest_a_record_or_the_gateways_log(
 
     ids = [e["execution_id"] for e in sdk.list_pipeline_executions(pipeline)]
     assert len(ids) == 2
+    manifests_text = json.dumps(gateway.workflow_manifests(ids))
     db = Database(gateway.database_url)
     try:
         with db.transaction() as session:
-            manifests = session.scalars(
-                select(WorkflowRow.manifest).where(WorkflowRow.name.in_(ids))
-            )
-            manifests_text = json.dumps(list(manifests))
             records = session.execute(
                 select(ExecutionRow.inputs, ExecutionRow.outputs).where(ExecutionRow.id.in_(ids))
             )

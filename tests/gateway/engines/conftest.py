@@ -17,7 +17,10 @@ from sqlalchemy import text
 
 from gateway.engines.local import LocalEngine, LocalEngineSettings
 from gateway.store import Database
+from tests.gateway.engines.engine_kits import engine_kit
 from tests.gateway.engines.engine_manifests import EngineFactory
+
+__all__ = ["engine_kit"]  # the contract suites' fixture, on each engine
 
 _ENGINE_TABLES = (
     "step_logs",

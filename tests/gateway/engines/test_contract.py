@@ -1,6 +1,7 @@
 """The Engine protocol's watch contract, run on every engine (docs/ARCHITECTURE.md, "How the
 gateway learns about state"). Only the protocol is used, with manifests any Argo accepts, so that
-the Argo engine runs this same module against a real cluster once it exists."""
+the Argo engine runs this same module against a real cluster (test_contract_objects.py holds
+the rest of the protocol)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import pytest
 
 from gateway.engines.base import Engine, Manifest, WatchEvent
 from gateway.engines.errors import WatchExpiredError
-from gateway.engines.local import LocalEngine, LocalEngineSettings
-from gateway.store import Database
+from tests.gateway.engines.engine_kits import KitFactory
 from tests.gateway.engines.engine_manifests import sh, workflow
 
 EngineOpener = Callable[[], AbstractAsyncContextManager[Engine]]
@@ -23,27 +23,15 @@ _ENDED = {"Succeeded", "Failed", "Error"}
 _ORDER = {"Pending": 0, "Running": 1, "Succeeded": 2, "Failed": 2, "Error": 2}
 
 
-@pytest.fixture(
-    params=[
-        "local",
-        pytest.param(
-            "argo", marks=pytest.mark.skip(reason="no Argo engine yet (issue 10 builds it)")
-        ),
-    ]
-)
-def open_any_engine(
-    request: pytest.FixtureRequest, sqlite_db: Database, settings: LocalEngineSettings
-) -> EngineOpener:
+@pytest.fixture
+def open_any_engine(engine_kit: KitFactory) -> EngineOpener:
+    """Each engine (``engine_kits``): the embedded one, and Argo's on the test cluster."""
+
     @asynccontextmanager
     async def opened() -> AsyncIterator[Engine]:
-        engine = LocalEngine(sqlite_db, settings)
-        await engine.start()
-        try:
-            yield engine
-        finally:
-            await engine.close()
+        async with engine_kit() as kit:
+            yield kit.engine
 
-    assert request.param == "local"
     return opened
 
 

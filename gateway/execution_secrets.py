@@ -10,11 +10,15 @@ once the Workflow ended (the step token is revoked by then anyway, ``step_scope`
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from gateway.engines.base import Manifest
+from gateway.engines.errors import EngineError
 
-__all__ = ["ExecutionSecrets", "NoExecutionSecrets"]
+__all__ = ["ExecutionSecrets", "NoExecutionSecrets", "provide_secret", "withdraw_secret"]
+
+_log = logging.getLogger("tender.execution_secrets")
 
 
 class ExecutionSecrets(Protocol):
@@ -33,3 +37,20 @@ class NoExecutionSecrets:
 
     async def remove(self, workflow: Manifest) -> None:
         return None
+
+
+async def provide_secret(secrets: ExecutionSecrets, workflow: Manifest) -> None:
+    """``ensure``, in the background: a failure is logged; the tracker tries again when it sees
+    the Workflow (its ADDED event, or the next listing)."""
+    try:
+        await secrets.ensure(workflow)
+    except EngineError as exc:
+        _log.warning("the Secret of %s: %s", workflow["metadata"]["name"], exc)
+
+
+async def withdraw_secret(secrets: ExecutionSecrets, workflow: Manifest) -> None:
+    """``remove``, in the background; one left behind goes with its Workflow (it owns it)."""
+    try:
+        await secrets.remove(workflow)
+    except EngineError as exc:
+        _log.warning("the Secret of %s: %s", workflow["metadata"]["name"], exc)

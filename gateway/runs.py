@@ -56,7 +56,7 @@ async def start_run(
         created_at = datetime.now(UTC)
         submitted = await services.engine.submit_workflow(manifest)
         name = submitted["metadata"]["name"]
-        services.expect_execution(name)
+        services.submitted(submitted)
         created = datetime.fromisoformat(submitted["metadata"]["creationTimestamp"])
         record = ExecutionRecord(
             id=name,

@@ -19,10 +19,10 @@ from gateway.builds import StepEnvironments
 from gateway.data_dir import prepare_data_dir
 from gateway.datastore import LocalTransfers, S3Transfers, Transfers
 from gateway.engine_setup import open_engine
-from gateway.engines.base import Engine
+from gateway.engines.base import Engine, Manifest
 from gateway.engines.local import Clock
 from gateway.environment_variables import VariableSecret
-from gateway.execution_secrets import ExecutionSecrets
+from gateway.execution_secrets import ExecutionSecrets, provide_secret
 from gateway.lowlatency.runtime import LowLatencyRuntime
 from gateway.resource_sampler import sample_resources
 from gateway.settings import Settings
@@ -89,6 +89,12 @@ class Services:
         changes then wait for its record instead of being looked up in the store."""
         if self.follower is not None:
             self.follower.expect(name)
+
+    def submitted(self, workflow: Manifest) -> None:
+        """Right after a submission: expect its execution, and give it its Secret at once (on a
+        cluster its first pod waits for it; the tracker would create it too, a little later)."""
+        self.expect_execution(workflow["metadata"]["name"])
+        self.spawn(provide_secret(self.execution_secrets, workflow))
 
     async def record_execution(self, record: ExecutionRecord, pipeline: Pipeline) -> None:
         """Store a new execution (batched with other writes) and have it followed."""

@@ -31,10 +31,11 @@ from gateway.engines.errors import (
     WatchExpiredError,
 )
 from gateway.errors import NotFoundError
+from gateway.execution_secrets import provide_secret, withdraw_secret
 from gateway.executions import WorkflowState, workflow_state
 from gateway.services import Services
 from gateway.store import StoreUnavailableError
-from gateway.store.records import LOW_LATENCY_TRIGGER, ExecutionRecord
+from gateway.store.records import FINISHED_STATUSES, LOW_LATENCY_TRIGGER, ExecutionRecord
 
 __all__ = ["ENGINE_LOST", "WORKFLOW_DELETED", "ExecutionTracker"]
 
@@ -73,6 +74,8 @@ class ExecutionTracker:
         self._waiters: dict[str, set[asyncio.Future[ExecutionRecord]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Ended Workflows whose Secret went (the latest ones: forgetting one costs a 404).
+        self._secrets_removed: OrderedDict[str, None] = OrderedDict()
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -204,6 +207,7 @@ class ExecutionTracker:
         if PIPELINE_LABEL not in labels:
             return
         name = metadata["name"]
+        self._keep_secret(event["type"], workflow)
         if name in self._expected and name not in self._open:
             if event["type"] != "DELETED":
                 self._remember_early(name, workflow)
@@ -215,6 +219,22 @@ class ExecutionTracker:
             self._update(tracked, _lost(tracked.record, WORKFLOW_DELETED))
         else:
             self._update(tracked, self._state(tracked, workflow))
+
+    def _keep_secret(self, event_type: str, workflow: Manifest) -> None:
+        """Each execution's Secret (``gateway.execution_secrets``) exists while its Workflow
+        runs: created when the Workflow first shows (a CronWorkflow's, or one a request's own
+        creation missed), removed once it ended."""
+        services, name = self._services, workflow["metadata"]["name"]
+        ended = (workflow.get("status") or {}).get("phase") in FINISHED_STATUSES
+        if event_type == "DELETED":
+            self._secrets_removed.pop(name, None)
+        elif ended and name not in self._secrets_removed:
+            self._secrets_removed[name] = None
+            while len(self._secrets_removed) > _EARLY_LIMIT:
+                self._secrets_removed.popitem(last=False)
+            services.spawn(withdraw_secret(services.execution_secrets, workflow))
+        elif event_type == "ADDED" and not ended:
+            services.spawn(provide_secret(services.execution_secrets, workflow))
 
     async def _find(self, name: str, workflow: Manifest, event_type: str) -> _Tracked | None:
         """The execution of a Workflow this gateway does not follow yet, from the store; a

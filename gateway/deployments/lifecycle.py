@@ -33,7 +33,7 @@ from gateway.deployments.definitions import (
 from gateway.deployments.tokens import hash_endpoint_token, new_endpoint_token, read_user_token
 from gateway.engines.errors import ObjectNotFoundError
 from gateway.environment_variables import compile_options
-from gateway.errors import BadRequestError, ConflictError, NotFoundError
+from gateway.errors import BadRequestError, ConflictError, NotFoundError, NotSupportedError
 from gateway.lowlatency.deployments import (
     fail_interrupted_calls,
     is_low_latency,
@@ -72,6 +72,13 @@ async def create_deployment(
     services: Services, deployment: Deployment, created_by: str
 ) -> DeploymentRecord:
     assert deployment.pipeline_name is not None
+    if deployment.mode == "low_latency" and services.settings.engine == "argo":
+        # Warm workers on a cluster (a Deployment per endpoint) are designed, not built.
+        raise NotSupportedError(
+            "mode low_latency is not supported on Argo (TENDER_ENGINE=argo): deploy the "
+            "endpoint in mode elastic",
+            name="NotSupported",
+        )
     stored = await get_pipeline(services, deployment.pipeline_name)
     if stored.status == PIPELINE_FAILED:
         raise ConflictError(

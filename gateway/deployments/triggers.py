@@ -249,7 +249,7 @@ async def _submit(
             engine_object_name(record), parameters, labels
         )
         name = submitted["metadata"]["name"]
-        services.expect_execution(name)
+        services.submitted(submitted)
         created = datetime.fromisoformat(submitted["metadata"]["creationTimestamp"])
         execution = ExecutionRecord(
             id=name,

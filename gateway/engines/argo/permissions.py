@@ -10,8 +10,10 @@ chart's copy). What each rule is for:
 - CronWorkflows: one per periodic deployment; suspended and resumed with a patch.
 - pods: which pod ran which node (list), the running ones' logs (``pods/log``), and deleting a
   deleted Workflow's pods (``deletecollection``), as the garbage collector would.
-- secrets: the environment variables' Secret (``tender-environment``), written from the store;
-  ``create`` cannot be limited to a name in Kubernetes RBAC.
+- secrets: the environment variables' Secret (``tender-environment``), written from the store,
+  and each execution's (``tender-execution-<workflow>``), created when it starts and deleted
+  when it ended; ``create`` cannot be limited to a name in Kubernetes RBAC, nor ``delete`` to
+  names not known in advance.
 - configmaps: read the namespace's ``artifact-repositories``, to check at start-up that Argo
   keeps artifacts in tender's bucket.
 
@@ -52,7 +54,7 @@ ROLE_RULES: list[dict[str, Any]] = [
     },
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "deletecollection"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]},
     {
         "apiGroups": [""],
         "resources": ["secrets"],

@@ -5,12 +5,17 @@ from the last resource version it saw, so that its caller sees one unbroken stre
 (``allowWatchBookmarks``) move that version on while nothing changes, so that a resumed watch
 rarely starts from a version the server no longer holds. When it does (``410 Gone``, as an HTTP
 status or an ``ERROR`` event), ``WatchExpiredError`` tells the caller to list again.
+
+The controller rewrites a running Workflow often (progress, durations, conditions): a MODIFIED
+event that changes nothing a reader sees (phases, messages, outputs) is dropped, as the Engine
+protocol has it ("events are transitions a reader can see").
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from gateway.engines.argo.client import KubeApiError, KubeClient, Object
 from gateway.engines.argo.objects import WORKFLOWS, readable
@@ -34,6 +39,7 @@ async def watch_workflows(
 ) -> AsyncIterator[WatchEvent]:
     path = WORKFLOWS.path(namespace)
     version = resource_version or await _current_version(client, path, label_selector)
+    seen: dict[str, str] = {}  # name -> what a reader saw of it last
     while True:
         params = {
             "watch": "true",
@@ -53,6 +59,14 @@ async def watch_workflows(
                 if kind not in _KINDS:  # BOOKMARK
                     continue
                 workflow = readable(item, WORKFLOWS)
+                name = workflow["metadata"]["name"]
+                if kind == "DELETED":
+                    seen.pop(name, None)
+                else:
+                    visible = _visible(workflow)
+                    if kind == "MODIFIED" and seen.get(name) == visible:
+                        continue
+                    seen[name] = visible
                 if kind == "ADDED" and on_added is not None:
                     on_added(workflow)
                 yield WatchEvent(type=kind, object=workflow)
@@ -60,6 +74,18 @@ async def watch_workflows(
             if exc.status == _GONE:
                 raise WatchExpiredError(f"resource version {version} is too old") from exc
             raise
+
+
+def _visible(workflow: Object) -> str:
+    status = workflow.get("status") or {}
+    nodes = status.get("nodes") or {}
+    seen: list[Any] = [
+        status.get("phase"),
+        status.get("message"),
+        status.get("outputs"),
+        sorted((i, n.get("phase"), n.get("message"), n.get("outputs")) for i, n in nodes.items()),
+    ]
+    return json.dumps(seen, sort_keys=True, default=str)
 
 
 async def _current_version(client: KubeClient, path: str, label_selector: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from craft_ai_sdk import INPUT_OUTPUT_TYPES as T
+from craft_ai_sdk.exceptions import SdkException
 from craft_ai_sdk.io import Input, InputSource, Output, OutputDestination
 
 from argo_gateway import UI_URL, ArgoGateway
@@ -117,6 +118,9 @@ def test_records_outputs_and_logs_outlive_the_workflow(
     assert "doubling 21 for nobody" in [line["message"] for line in lines]
     assert {line["step"] for line in lines} == {doubler}  # found without the Workflow
     assert sdk.get_pipeline_execution_output(execution_id, "doubled") == 42
+    # Its own Secret (the step token) went when it ended.
+    secret = f"/api/v1/namespaces/{argo_gateway.cluster.namespace}/secrets/tender-execution-"
+    _eventually(lambda: _get(argo_gateway, secret + execution_id) is None, "the Secret's removal")
 
 
 def test_variables_reach_the_secret_and_the_steps(
@@ -181,3 +185,15 @@ def _crons(argo: ArgoGateway, deployment: str) -> list[str]:
             argo.cluster.path("cronworkflows"), labelSelector=f"tender.io/deployment={deployment}"
         )
     return [item["metadata"]["name"] for item in listed["items"]]
+
+
+def test_a_low_latency_endpoint_is_refused_on_argo(server: Served, doubler: str) -> None:
+    sdk = server.sdk()
+
+    with pytest.raises(SdkException) as raised:
+        sdk.create_deployment(doubler, f"{doubler}-fast", "endpoint", mode="low_latency")
+
+    assert raised.value.status_code == 400
+    assert raised.value.name == "NotSupported"
+    assert "not supported on Argo" in raised.value.message
+    assert f"{doubler}-fast" not in [d["name"] for d in sdk.list_deployments()]

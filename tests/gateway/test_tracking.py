@@ -83,7 +83,7 @@ def _record(name: str) -> ExecutionRecord:
         deployment_name=None,
         trigger="run",
         created_by="u",
-        created_at=datetime.now(UTC),
+        created_at=datetime.now(UTC).replace(microsecond=0),  # the store keeps milliseconds
         status="Pending",
         end_date=None,
         steps=[],

@@ -117,7 +117,7 @@ def test_records_outputs_and_logs_outlive_the_workflow(
     lines = sdk.get_pipeline_execution_logs(execution_id)
     assert "doubling 21 for nobody" in [line["message"] for line in lines]
     assert {line["step"] for line in lines} == {doubler}  # found without the Workflow
-    assert sdk.get_pipeline_execution_output(execution_id, "doubled") == 42
+    assert sdk.get_pipeline_execution_output(execution_id, "doubled")["value"] == 42
     # Its own Secret (the step token) went when it ended.
     secret = f"/api/v1/namespaces/{argo_gateway.cluster.namespace}/secrets/tender-execution-"
     _eventually(lambda: _get(argo_gateway, secret + execution_id) is None, "the Secret's removal")

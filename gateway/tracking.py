@@ -195,6 +195,7 @@ class ExecutionTracker:
                 except ObjectNotFoundError:
                     self._update(tracked, _lost(tracked.record, ENGINE_LOST))
                     continue
+            self._keep_secret("ADDED", workflow)  # one whose creation failed, or left behind
             self._update(tracked, self._state(tracked, workflow))
         for workflow in running.values():  # executions not recorded yet, or CronWorkflows'
             await self._apply(WatchEvent(type="ADDED", object=workflow))

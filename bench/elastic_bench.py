@@ -37,20 +37,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_bench import run_workflows
 from gateway_bench import _free_port, served
-from load import run_load
+from load import BARE_APP, run_load
 from noop_pipeline import bare_step_once, chain, floor_once, write_code
 
 CLIENTS = 16
-BARE_APP = """
-from fastapi import FastAPI
-
-app = FastAPI()
-
-
-@app.post("/endpoints/{path}")
-async def call(path: str) -> dict[str, str]:
-    return {"execution_id": "none"}
-"""
 
 
 def p99(samples: list[float]) -> float:

@@ -19,7 +19,19 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["LoadResult", "run_load"]
+__all__ = ["BARE_APP", "LoadResult", "run_load"]
+
+# The floor of the endpoint rows: a FastAPI endpoint that does nothing, served by uvicorn.
+BARE_APP = """
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.post("/endpoints/{path}")
+async def call(path: str) -> dict[str, str]:
+    return {"execution_id": "none"}
+"""
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from elastic_bench import BARE_APP
 from gateway_bench import _free_port, served
+from load import BARE_APP
 from noop_pipeline import write_code
 
 _UVICORN = [sys.executable, "-m", "uvicorn"]

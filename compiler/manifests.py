@@ -46,8 +46,8 @@ STARTING_DEADLINE_S = 60
 class CompileOptions:
     """What the compiler needs to know about the installation, beyond the definitions."""
 
-    # Names of the environment variables every execution sees (their values stay in a Secret).
-    environment_variables: tuple[str, ...] = ()
+    # The Secret that holds the environment variables every execution sees (every key of it,
+    # as they are when a step starts: a variable added later reaches deployed pipelines too).
     secret_name: str = "tender-environment"  # noqa: S105 - a Secret's name, not a value
     default_image: str = "python:3.12-slim"
     # Written before every artifact key (compiler.keys): the gateway's TENDER_S3_PREFIX.
@@ -137,7 +137,6 @@ def _workflow_spec(
         image=pipeline.container_config.language or options.default_image,
         runner_source=f"{{{{workflow.parameters.{RUNNER_PARAMETER}}}}}",
         secret_name=options.secret_name,
-        environment_variables=options.environment_variables,
         datastore_keys={
             plan.outputs[name]: binding.key
             for name, binding in bindings.outputs.items()

@@ -44,7 +44,6 @@ class StepContext:
     image: str
     runner_source: str  # what each script template's `source` holds
     secret_name: str
-    environment_variables: tuple[str, ...]
     datastore_keys: dict[StepOutputRef, str]
 
 
@@ -112,14 +111,19 @@ def step_template(step: Step, ctx: StepContext) -> m.Template:
         m.EnvVar(name=EXECUTION_ID_ENV, value="{{workflow.name}}"),
         *_sdk_environment(),
         *env,
-        *(_secret_env(name, name, ctx, optional=True) for name in ctx.environment_variables),
     ]
+    # Every environment variable, read when the step starts; `env` wins over it, as in Kubernetes.
+    variables = m.EnvFromSource(secret_ref=m.SecretEnvSource(name=ctx.secret_name, optional=True))
     return m.Template(
         name=template_name(step),
         inputs=m.Inputs(parameters=parameters or None, artifacts=artifacts),
         outputs=_outputs(step, ctx),
         script=m.ScriptTemplate(
-            image=ctx.image, command=list(PYTHON_COMMAND), source=ctx.runner_source, env=env
+            image=ctx.image,
+            command=list(PYTHON_COMMAND),
+            source=ctx.runner_source,
+            env=env,
+            env_from=[variables],
         ),
     )
 
@@ -237,12 +241,10 @@ def _sdk_environment() -> list[m.EnvVar]:
     ]
 
 
-def _secret_env(name: str, key: str, ctx: StepContext, *, optional: bool = False) -> m.EnvVar:
+def _secret_env(name: str, key: str, ctx: StepContext) -> m.EnvVar:
     return m.EnvVar(
         name=name,
         value_from=m.EnvVarSource(
-            secret_key_ref=m.SecretKeySelector(
-                name=ctx.secret_name, key=key, optional=optional or None
-            )
+            secret_key_ref=m.SecretKeySelector(name=ctx.secret_name, key=key)
         ),
     )

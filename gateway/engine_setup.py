@@ -111,11 +111,11 @@ async def open_engine(
 def _secrets(*lookups: SecretLookup) -> SecretLookup:
     """The Secrets a step may reference: environment variables, and its execution's own."""
 
-    async def lookup(secret_name: str, key: str) -> str | None:
+    async def lookup(secret_name: str) -> Mapping[str, str] | None:
         for each in lookups:
-            value = await each(secret_name, key)
-            if value is not None:
-                return value
+            data = await each(secret_name)
+            if data is not None:
+                return data
         return None
 
     return lookup

@@ -1,9 +1,10 @@
 """Environment variables: every execution sees them all, and a mapping may read one.
 
-On Argo they live in the Kubernetes Secret named by ``CompileOptions.secret_name`` and manifests
-only ever reference them (``secretKeyRef``); on the embedded engine ``secret_lookup`` reads them
-from the store when a step starts. A value never goes into a manifest, a recorded input, a log
-line or an error message: messages name the variable.
+On Argo they live in the Kubernetes Secret named by ``CompileOptions.secret_name``, which
+manifests only ever reference (``envFrom`` for all of them, ``secretKeyRef`` for a mapped input);
+on the embedded engine ``secret_lookup`` reads them from the store when a step starts. A value
+never goes into a manifest, a recorded input, a log line or an error message: messages name the
+variable.
 
 Values are kept as given in the store's database, not encrypted with a key of the gateway's. The
 SDK's list returns them, so they must be recoverable; and whoever can read the database can read
@@ -27,7 +28,7 @@ from gateway.engines.local.settings import SecretLookup
 from gateway.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from gateway.store import EnvironmentVariableRepository
 
-if TYPE_CHECKING:  # services.py wires secret_lookup into the engine it builds
+if TYPE_CHECKING:  # engine_setup.py wires secret_lookup into the engine it builds
     from gateway.services import Services
 
 __all__ = [
@@ -142,23 +143,21 @@ async def variable_values(services: Services) -> Mapping[str, str]:
     return await list_variables(services)
 
 
-async def compile_options(services: Services) -> CompileOptions:
-    """What the compiler needs to inject every variable (by name only) into each step."""
-    names: list[str] = await services.in_store(services.variables.names)
+def compile_options(services: Services) -> CompileOptions:
+    """What the compiler needs to know of this installation (steps read every variable from
+    the Secret when they start: the manifests name none of them)."""
     return CompileOptions(
-        environment_variables=tuple(names),
-        key_prefix=services.settings.key_prefix,
-        default_image=services.settings.argo_step_image,
+        key_prefix=services.settings.key_prefix, default_image=services.settings.argo_step_image
     )
 
 
 def secret_lookup(variables: EnvironmentVariableRepository) -> SecretLookup:
-    """The embedded engine's ``secretKeyRef`` resolution: the stored variables stand for the
-    Secret the compiler names; there is no other Secret."""
+    """The embedded engine's Secret of the environment variables: the stored variables as they
+    are when a step starts stand for the Secret the compiler names; there is no other Secret."""
 
-    async def lookup(secret_name: str, key: str) -> str | None:
+    async def lookup(secret_name: str) -> Mapping[str, str] | None:
         if secret_name != _SECRET_NAME:
             return None
-        return await asyncio.to_thread(variables.get, key)
+        return await asyncio.to_thread(variables.all)
 
     return lookup

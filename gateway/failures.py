@@ -11,13 +11,12 @@ Secret that holds the environment variables is said as the user's variable that 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from compiler import CompileOptions
 from gateway.engines.errors import EngineError, ObjectNotFoundError
 from gateway.errors import ExecutionFailedError
 from gateway.lowlatency.logs import call_log_lines
+from gateway.missing_variables import missing_variable
 from gateway.services import Services
 from gateway.store.records import LOW_LATENCY_TRIGGER, ExecutionRecord
 
@@ -25,10 +24,6 @@ __all__ = ["WORKFLOW_GONE", "failure_error"]
 
 _RUNNER_PREFIX = "tender: "
 WORKFLOW_GONE = "the engine no longer has its workflow (deleted by hand, or after its time to live)"
-
-# Kubernetes' (and the embedded engine's) words for a secretKeyRef whose key is missing.
-_MISSING_KEY = re.compile(r"couldn't find key (?P<key>\S+) in Secret (?:[^/\s]+/)?(?P<secret>\S+)")
-_SECRET_NAME = CompileOptions().secret_name
 
 
 async def failure_error(services: Services, record: ExecutionRecord) -> ExecutionFailedError:
@@ -51,10 +46,9 @@ async def _lines(services: Services, record: ExecutionRecord) -> list[tuple[str,
 
 
 def _in_users_words(reason: str, record: ExecutionRecord) -> str:
-    found = _MISSING_KEY.search(reason)
-    if found is None or found["secret"].rstrip(".,;") != _SECRET_NAME:
+    variable = missing_variable(reason)
+    if variable is None:
         return reason
-    variable = found["key"]
     inputs = [
         item["pipeline_input_name"]
         for item in record.inputs

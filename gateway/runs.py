@@ -48,7 +48,7 @@ async def start_run(
     upload_id = secrets.token_hex(8)
     run = _parse_run(fields, {name: run_input_key(upload_id, name) for name in files})
     # Every variable by name: an execution sees them all, resolved when each step starts.
-    manifest = compile_run(pipeline, run, await compile_options(services))
+    manifest = compile_run(pipeline, run, compile_options(services))
     try:
         for name, content in files.items():
             await services.storage.put_file(run.files[name], content)

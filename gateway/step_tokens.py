@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 from compiler.execution_secret import SDK_ENVIRONMENT, execution_id_of_secret
 from gateway.engines.local.settings import SecretLookup
@@ -77,13 +78,13 @@ def execution_secret_data(signing_key: str, execution_id: str, gateway_url: str)
 
 
 def execution_secret_lookup(signing_key: str, gateway_url: str) -> SecretLookup:
-    """The embedded engine's resolution of ``secretKeyRef``s to an execution's Secret: made on
-    demand, as the engine starts each step; None for any other Secret."""
+    """The embedded engine's execution Secrets: made on demand, as the engine starts each step;
+    None for any other Secret."""
 
-    async def lookup(secret_name: str, key: str) -> str | None:
+    async def lookup(secret_name: str) -> Mapping[str, str] | None:
         execution_id = execution_id_of_secret(secret_name)
         if execution_id is None:
             return None
-        return execution_secret_data(signing_key, execution_id, gateway_url).get(key)
+        return execution_secret_data(signing_key, execution_id, gateway_url)
 
     return lookup

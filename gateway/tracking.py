@@ -26,6 +26,7 @@ from gateway.dates import parse_argo_time
 from gateway.deployments.scheduled import scheduled_execution
 from gateway.engines.base import Manifest, WatchEvent
 from gateway.engines.errors import (
+    EngineError,
     EngineUnavailableError,
     ObjectNotFoundError,
     WatchExpiredError,
@@ -33,6 +34,7 @@ from gateway.engines.errors import (
 from gateway.errors import NotFoundError
 from gateway.execution_secrets import provide_secret, withdraw_secret
 from gateway.executions import WorkflowState, workflow_state
+from gateway.missing_variables import waiting_for_a_variable
 from gateway.services import Services
 from gateway.store import StoreUnavailableError
 from gateway.store.records import FINISHED_STATUSES, LOW_LATENCY_TRIGGER, ExecutionRecord
@@ -76,6 +78,7 @@ class ExecutionTracker:
         self._stopping = asyncio.Event()
         # Ended Workflows whose Secret went (the latest ones: forgetting one costs a 404).
         self._secrets_removed: OrderedDict[str, None] = OrderedDict()
+        self._stopped: OrderedDict[str, None] = OrderedDict()  # stopped for a missing variable
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -196,6 +199,7 @@ class ExecutionTracker:
                     self._update(tracked, _lost(tracked.record, ENGINE_LOST))
                     continue
             self._keep_secret("ADDED", workflow)  # one whose creation failed, or left behind
+            self._stop_if_blocked(workflow)
             self._update(tracked, self._state(tracked, workflow))
         for workflow in running.values():  # executions not recorded yet, or CronWorkflows'
             await self._apply(WatchEvent(type="ADDED", object=workflow))
@@ -209,6 +213,8 @@ class ExecutionTracker:
             return
         name = metadata["name"]
         self._keep_secret(event["type"], workflow)
+        if event["type"] != "DELETED":
+            self._stop_if_blocked(workflow)
         if name in self._expected and name not in self._open:
             if event["type"] != "DELETED":
                 self._remember_early(name, workflow)
@@ -236,6 +242,23 @@ class ExecutionTracker:
             services.spawn(withdraw_secret(services.execution_secrets, workflow))
         elif event_type == "ADDED" and not ended:
             services.spawn(provide_secret(services.execution_secrets, workflow))
+
+    def _stop_if_blocked(self, workflow: Manifest) -> None:
+        """A Workflow whose pod waits for an environment variable that does not exist is
+        stopped with the engine's message for it (``gateway.missing_variables``)."""
+        name = workflow["metadata"]["name"]
+        if name in self._stopped or (message := waiting_for_a_variable(workflow)) is None:
+            return
+        self._stopped[name] = None
+        while len(self._stopped) > _EARLY_LIMIT:
+            self._stopped.popitem(last=False)
+        self._services.spawn(self._stop(name, message))
+
+    async def _stop(self, name: str, message: str) -> None:
+        try:
+            await self._services.engine.stop_workflow(name, message)
+        except EngineError as exc:  # ended or gone meanwhile, or out of reach: the watch says
+            _log.warning("stopping %s, which waits for a missing variable: %s", name, exc)
 
     async def _find(self, name: str, workflow: Manifest, event_type: str) -> _Tracked | None:
         """The execution of a Workflow this gateway does not follow yet, from the store; a

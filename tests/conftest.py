@@ -23,6 +23,20 @@ __all__ = [
 ]  # the session fixtures, shared by every package
 
 REPO = Path(__file__).resolve().parent.parent
+# The first test on the Argo cluster starts it, after waiting for another run's to stop
+# (tools/cluster: TENDER_CLUSTER_WAIT_S, 45 minutes by default), then up to ten minutes to start.
+_CLUSTER_SETUP_S = float(os.environ.get("TENDER_CLUSTER_WAIT_S", "2700")) + 600 + 300
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The test that starts the session's cluster gets the time to: the per-test timeout
+    (pyproject's 300 s) would otherwise end its wait for the machine's cluster lock."""
+    for item in items:
+        if item.get_closest_marker("argo") and not item.get_closest_marker("skip"):
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(_CLUSTER_SETUP_S))
+            return
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ async def _engine_object(
     """The WorkflowTemplate or CronWorkflow; None for a low-latency deployment, which has
     workers instead (its mappings are checked all the same)."""
     if deployment.mode != "low_latency":
-        return compile_manifest(pipeline, deployment, await compile_options(services))
+        return compile_manifest(pipeline, deployment, compile_options(services))
     check_pipeline(pipeline)
     bind_deployment(pipeline, deployment)
     return None

@@ -167,21 +167,18 @@ def test_endpoint_parameters_follow_the_mapping() -> None:
 
 
 def test_secrets_are_references_never_values() -> None:
-    options = CompileOptions(environment_variables=("DB_URL",), secret_name="team-env")
+    options = CompileOptions(secret_name="team-env")
     document = parse_document((CASES / "endpoint.yaml").read_text())
     assert document.deployment is not None
     manifest = compile_deployment(document.pipeline, document.deployment, options)
-    env = _template(manifest["spec"], "step-scorer")["script"]["env"]
-    by_name = {e["name"]: e for e in env}
+    script = _template(manifest["spec"], "step-scorer")["script"]
+    by_name = {e["name"]: e for e in script["env"]}
     assert by_name["TENDER_INPUT_token"] == {
         "name": "TENDER_INPUT_token",
         "valueFrom": {"secretKeyRef": {"name": "team-env", "key": "SCORER_TOKEN"}},
     }
-    assert by_name["DB_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": "team-env",
-        "key": "DB_URL",
-        "optional": True,
-    }
+    # Every variable, by reference to the whole Secret: one added after the deployment too.
+    assert script["envFrom"] == [{"secretRef": {"name": "team-env", "optional": True}}]
     step = json.loads(by_name["TENDER_STEP"]["value"])
     token = next(i for i in step["inputs"] if i["name"] == "token")
     assert token == {

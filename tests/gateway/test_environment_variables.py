@@ -73,6 +73,7 @@ def test_the_engine_reads_variables_from_the_compilers_secret_only(
     lookup = secret_lookup(variables)
     secret = CompileOptions().secret_name
 
-    assert asyncio.run(lookup(secret, "TOKEN")) == "value"
-    assert asyncio.run(lookup(secret, "MISSING")) is None
-    assert asyncio.run(lookup("another-secret", "TOKEN")) is None
+    assert asyncio.run(lookup(secret)) == {"TOKEN": "value"}
+    variables.put({"LATER": "added"}, datetime.now(UTC))
+    assert asyncio.run(lookup(secret)) == {"LATER": "added", "TOKEN": "value"}
+    assert asyncio.run(lookup("another-secret")) is None

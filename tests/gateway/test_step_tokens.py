@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import pytest
 
@@ -55,14 +56,14 @@ def test_the_execution_secret_holds_what_the_sdk_reads() -> None:
 def test_the_embedded_lookup_answers_only_for_execution_secrets() -> None:
     lookup = execution_secret_lookup(KEY, "http://gw:8080")
 
-    async def resolve() -> list[str | None]:
+    async def resolve() -> list[Mapping[str, str] | None]:
         return [
-            await lookup(execution_secret_name("run-1"), "sdk-token"),
-            await lookup(execution_secret_name("run-1"), "no-such-key"),
-            await lookup("tender-environment", "sdk-token"),
-            await lookup("tender-execution-", "sdk-token"),
+            await lookup(execution_secret_name("run-1")),
+            await lookup("tender-environment"),
+            await lookup("tender-execution-"),
         ]
 
-    token, missing, other, empty = asyncio.run(resolve())
-    assert token == step_token(KEY, "run-1")
-    assert (missing, other, empty) == (None, None, None)
+    data, other, empty = asyncio.run(resolve())
+    assert data is not None
+    assert data["sdk-token"] == step_token(KEY, "run-1")
+    assert (other, empty) == (None, None)

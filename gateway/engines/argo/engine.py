@@ -21,6 +21,7 @@ from gateway.engines.argo.logs import LogArchive, archived_logs, workflow_logs
 from gateway.engines.argo.objects import (
     CRON_WORKFLOWS,
     FINISHED_PHASES,
+    STOP_MESSAGE_ANNOTATION,
     WORKFLOW_TEMPLATES,
     WORKFLOWS,
     Kind,
@@ -115,13 +116,17 @@ class ArgoEngine:
             raise EngineUnavailableError(f"the archived logs of {name!r}: {exc}") from exc
 
     async def stop_workflow(self, name: str, message: str | None = None) -> Manifest:
-        """Like `argo stop` (``spec.shutdown: Stop``: exit handlers run). Through the
-        Kubernetes API the nodes get Argo's own message; ``message`` is not written."""
+        """Like `argo stop` (``spec.shutdown: Stop``: exit handlers run). The nodes Argo stops
+        get its own message; ``message`` is kept in an annotation and read as theirs
+        (``objects.readable``), as the embedded engine writes it."""
         workflow = await self.get_workflow(name)
         phase = workflow["status"].get("phase")
         if phase in FINISHED_PHASES:
             raise WorkflowStateError(f"cannot stop workflow {name!r}: it is {phase}")
-        return await self._patch(WORKFLOWS, name, {"spec": {"shutdown": "Stop"}})
+        patch: Object = {"spec": {"shutdown": "Stop"}}
+        if message:
+            patch["metadata"] = {"annotations": {STOP_MESSAGE_ANNOTATION: message}}
+        return await self._patch(WORKFLOWS, name, patch)
 
     async def delete_workflow(self, name: str) -> None:
         await self._delete(WORKFLOWS, name)

@@ -24,6 +24,7 @@ from gateway.engines.errors import (
 __all__ = [
     "CRON_WORKFLOWS",
     "FINISHED_PHASES",
+    "STOP_MESSAGE_ANNOTATION",
     "WORKFLOWS",
     "WORKFLOW_TEMPLATES",
     "Kind",
@@ -34,6 +35,9 @@ __all__ = [
 _log = logging.getLogger("tender.engines.argo")
 API_VERSION = "argoproj.io/v1alpha1"
 FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Error"})
+# The message `stop_workflow` was given: Argo writes its own on the nodes it stops.
+STOP_MESSAGE_ANNOTATION = "tender.io/stop-message"
+_ARGO_STOP_MESSAGE = "workflow shutdown with strategy"
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ CRON_WORKFLOWS = Kind("CronWorkflow", "cronworkflows", CronWorkflowNotFoundError
 
 
 def readable(item: dict[str, Any], kind: Kind) -> dict[str, Any]:
-    """``item`` with its ``apiVersion`` and ``kind``, and a Workflow's nodes uncompressed."""
+    """``item`` with its ``apiVersion`` and ``kind``, and a Workflow's nodes uncompressed, the
+    nodes a stop ended carrying the stop's message."""
     item = {"apiVersion": API_VERSION, "kind": kind.name, **item}
     if kind is not WORKFLOWS:
         return item
@@ -66,8 +71,20 @@ def readable(item: dict[str, Any], kind: Kind) -> dict[str, Any]:
             "not read: turn off persistence.nodeStatusOffLoad",
             item.get("metadata", {}).get("name"),
         )
+    stop_message = (item.get("metadata", {}).get("annotations") or {}).get(STOP_MESSAGE_ANNOTATION)
+    if stop_message and status.get("nodes"):
+        status["nodes"] = {
+            node_id: _with_stop_message(node, stop_message)
+            for node_id, node in status["nodes"].items()
+        }
     item["status"] = status
     return item
+
+
+def _with_stop_message(node: dict[str, Any], message: str) -> dict[str, Any]:
+    if (node.get("message") or "").startswith(_ARGO_STOP_MESSAGE):
+        return {**node, "message": message}
+    return node
 
 
 def newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,11 +181,19 @@ async def _environment(pod: _Pod, body: Manifest) -> dict[str, str]:
             "ARGO_WORKFLOW_UID": str(run.workflow["metadata"]["uid"]),
         }
     )
+    secrets = _Secrets(run)
+    for source in body.get("envFrom", []):  # first: `env` wins, as in Kubernetes
+        reference = source["secretRef"]
+        data = await secrets.data(str(reference["name"]))
+        if data is None and not reference.get("optional"):
+            raise PodError(f"secret {reference['name']!r} not found")
+        prefix = str(source.get("prefix", ""))
+        env.update({prefix + key: value for key, value in (data or {}).items()})
     for variable in body.get("env", []):
         if "value" in variable:
             env[variable["name"]] = pod.paths.rewrite(str(variable["value"]))
         elif "valueFrom" in variable:
-            value = await _secret(run, variable["valueFrom"]["secretKeyRef"])
+            value = await secrets.value(variable["valueFrom"]["secretKeyRef"])
             if value is not None:
                 env[variable["name"]] = value
         else:
@@ -193,14 +201,26 @@ async def _environment(pod: _Pod, body: Manifest) -> dict[str, str]:
     return env
 
 
-async def _secret(run: WorkflowRun, reference: Manifest) -> str | None:
-    name, key = str(reference["name"]), str(reference["key"])
-    lookup = run.services.secrets
-    value = await lookup(name, key) if lookup is not None else None
-    if value is None and not reference.get("optional"):
-        namespace = run.services.settings.namespace
-        raise PodError(f"couldn't find key {key} in Secret {namespace}/{name}")
-    return value
+class _Secrets:
+    """The Secrets one step's environment reads, each read once."""
+
+    def __init__(self, run: WorkflowRun) -> None:
+        self._run = run
+        self._read: dict[str, Mapping[str, str] | None] = {}
+
+    async def data(self, name: str) -> Mapping[str, str] | None:
+        if name not in self._read:
+            lookup = self._run.services.secrets
+            self._read[name] = await lookup(name) if lookup is not None else None
+        return self._read[name]
+
+    async def value(self, reference: Manifest) -> str | None:
+        name, key = str(reference["name"]), str(reference["key"])
+        value = (await self.data(name) or {}).get(key)
+        if value is None and not reference.get("optional"):
+            namespace = self._run.services.settings.namespace
+            raise PodError(f"couldn't find key {key} in Secret {namespace}/{name}")
+        return value
 
 
 @contextlib.asynccontextmanager

@@ -19,8 +19,8 @@ __all__ = [
     "resolve_default_interpreter",
 ]
 
-SecretLookup = Callable[[str, str], Awaitable[str | None]]
-"""`(secret name, key) -> value`, or None when the secret or the key does not exist."""
+SecretLookup = Callable[[str], Awaitable[Mapping[str, str] | None]]
+"""`secret name -> its data` (key to value), or None when there is no such Secret."""
 
 InterpreterResolver = Callable[[str, Manifest], str | None]
 """`(command[0], the Workflow) -> executable path`, or None when there is no such program."""

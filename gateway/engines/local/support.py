@@ -68,12 +68,14 @@ _ENV = {
     "value": _SCALAR,
     "valueFrom": {"secretKeyRef": {"name": _SCALAR, "key": _SCALAR, "optional": _SCALAR}},
 }
+_ENV_FROM = {"prefix": _SCALAR, "secretRef": {"name": _SCALAR, "optional": _SCALAR}}
 _CONTAINER = {
     "name": _SCALAR,
     "image": _SCALAR,
     "command": _STRINGS,
     "args": _STRINGS,
     "env": [_ENV],
+    "envFrom": [_ENV_FROM],
     "imagePullPolicy": _SCALAR,
     "resources": ANY,
 }

@@ -221,6 +221,28 @@ def test_executions_see_every_variable_and_a_mapping_reads_one(
     assert again["outputs"]["from_input"] == _digest("changed")
 
 
+def test_a_deployment_sees_the_variables_as_they_are_at_each_call(
+    sdk: Any, pipeline_name: NameFactory, variable_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Variables created, changed or deleted after a deployment reach its next call: the
+    manifests name no variable, steps read the whole Secret when they start."""
+    pipeline = pipeline_name("reader")
+    _create_reader(sdk, pipeline, tmp_path)
+    endpoint = f"{pipeline}-ep"
+    sdk.create_deployment(pipeline, endpoint, "endpoint")
+    early, later = variable_name("EARLY"), variable_name("LATER")
+    sdk.create_or_update_environment_variable(early, "before")
+
+    def seen() -> dict[str, str]:
+        result = sdk.trigger_endpoint(endpoint, inputs={"token": "t", "names": [early, later]})
+        return dict(result["outputs"]["from_env"])
+
+    assert seen() == {early: _digest("before"), later: _digest("<unset>")}
+    sdk.create_or_update_environment_variable(later, "added")
+    sdk.delete_environment_variable(early)
+    assert seen() == {early: _digest("<unset>"), later: _digest("added")}
+
+
 def test_a_mapping_to_a_missing_variable_fails_the_execution_naming_it(
     sdk: Any, pipeline_name: NameFactory, variable_name: Callable[[str], str], tmp_path: Path
 ) -> None:
@@ -327,10 +349,9 @@ def test_no_value_reaches_a_manifest_a_record_or_the_gateways_log(
             )
     finally:
         db.dispose()
-    # The compiled manifests reference each variable, by name only.
-    assert manifests_text.count('"secretKeyRef"') >= len(names)
-    for name in names:
-        assert f'"key": "{name}"' in manifests_text
+    # The compiled manifests reference the variables' Secret, and a mapped variable by name.
+    assert '"secretRef": {"name": "tender-environment", "optional": true}' in manifests_text
+    assert f'"key": "{names[0]}"' in manifests_text
     log = gateway.log.read_text(errors="replace")
     texts = {
         "manifests": manifests_text,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +40,7 @@ _TEST_LABEL = "tender.io/contract-test"
 class Kit:
     kind: str  # "local" or "argo"
     engine: Engine
-    secrets: dict[tuple[str, str], str] = field(default_factory=dict)
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     argo: ArgoGateway | None = None
 
     async def wait(self, name: str, timeout_s: float = 60) -> Manifest:
@@ -56,7 +56,7 @@ class Kit:
 
     async def put_secret(self, name: str, data: dict[str, str]) -> None:
         if self.argo is None:
-            self.secrets.update({(name, key): value for key, value in data.items()})
+            self.secrets[name] = dict(data)
             return
         cluster = self.argo.cluster
         body = {
@@ -91,8 +91,8 @@ async def _local_kit(tmp_path: Path) -> AsyncIterator[Kit]:
     db.upgrade()
     kit = Kit("local", engine=None)  # type: ignore[arg-type]
 
-    async def lookup(name: str, key: str) -> str | None:
-        return kit.secrets.get((name, key))
+    async def lookup(name: str) -> Mapping[str, str] | None:
+        return kit.secrets.get(name)
 
     engine = LocalEngine(
         db,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -210,8 +210,8 @@ async def test_workflow_templates_and_submit_from_template(open_engine: EngineFa
 
 
 async def test_secret_key_ref_resolved_through_the_lookup(open_engine: EngineFactory) -> None:
-    async def secrets(name: str, key: str) -> str | None:
-        return {("creds", "token"): "s3cr3t"}.get((name, key))
+    async def secrets(name: str) -> Mapping[str, str] | None:
+        return {"token": "s3cr3t"} if name == "creds" else None
 
     def env_step(key: str) -> Manifest:
         template = sh("main", "echo ${TOKEN:-unset}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gateway.engines.argo.logs import _split_time
+from gateway.engines.argo.objects import STOP_MESSAGE_ANNOTATION, WORKFLOWS, readable
 from gateway.engines.argo.permissions import ROLE_RULES, Permission, permissions, role
 from gateway.engines.argo.settings import ArgoEngineSettings
 from gateway.engines.naming import node_id, node_id_of_pod, pod_name
@@ -86,3 +87,24 @@ def test_every_verb_of_the_role_is_one_permission_to_check() -> None:
     )
     assert len(checked) == expected
     assert role("tender", "team")["rules"] == ROLE_RULES
+
+
+def test_the_nodes_a_stop_ended_read_with_the_stops_message() -> None:
+    nodes = {
+        "w-1": {
+            "type": "Pod",
+            "phase": "Failed",
+            "message": "workflow shutdown with strategy:  Stop",
+        },
+        "w-2": {"type": "Pod", "phase": "Failed", "message": "main: Error (exit code 1)"},
+    }
+    workflow = {
+        "metadata": {"name": "w", "annotations": {STOP_MESSAGE_ANNOTATION: "no such variable"}},
+        "status": {"phase": "Failed", "nodes": nodes},
+    }
+
+    read = readable(workflow, WORKFLOWS)["status"]["nodes"]
+
+    assert read["w-1"]["message"] == "no such variable"
+    assert read["w-2"]["message"] == "main: Error (exit code 1)"  # ended by itself
+    assert readable({**workflow, "metadata": {"name": "w"}}, WORKFLOWS)["status"]["nodes"] == nodes

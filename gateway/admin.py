@@ -1,4 +1,4 @@
-"""Administration that needs no running gateway: SDK tokens, from the command line.
+"""Administration that needs no running gateway: SDK tokens, the database's schema.
 
 Deleting or rotating an SDK token revokes the access tokens issued for it at once (each request
 checks them against the store); a rotated token keeps its id, which is the user its pipelines
@@ -23,6 +23,7 @@ __all__ = [
     "delete_sdk_tokens",
     "list_sdk_tokens",
     "rotate_sdk_token",
+    "upgrade_database",
 ]
 
 
@@ -76,3 +77,10 @@ def rotate_sdk_token(settings: Settings, name: str) -> str:
             else f"{found} SDK tokens are named {name!r}: delete them and create one"
         )
     return token
+
+
+def upgrade_database(settings: Settings) -> None:
+    """Migrate the schema to this version's (a Kubernetes init container runs it before the
+    gateway serves); several at once on PostgreSQL take turns."""
+    with _tokens(settings):
+        pass  # opening the store migrates it

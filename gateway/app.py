@@ -22,6 +22,7 @@ from gateway.routes import (
     environment,
     environment_variables,
     executions,
+    health,
     metrics,
     pipeline_templates,
     pipelines,
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings  # what the routes' body limits read (gateway.bodies)
     install_error_handlers(app)
     for router in (
+        health.router,
         auth.router,
         pipelines.router,
         pipelines.uploads,

@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="SDK tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+database_app = typer.Typer(help="The store's database.", no_args_is_help=True)
+app.add_typer(database_app, name="database")
 
 DataDir = Annotated[
     Path | None,
@@ -178,3 +180,13 @@ def token_rotate(
         typer.echo(f"tender: {exc}", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(token)
+
+
+@database_app.command("upgrade")
+def database_upgrade(data_dir: DataDir = None) -> None:
+    """Bring the database's schema up to date (``tender serve`` also does, as it starts)."""
+    from gateway.admin import upgrade_database
+
+    settings = _settings(data_dir=data_dir)
+    upgrade_database(settings)
+    typer.echo("tender: the database schema is up to date", err=True)

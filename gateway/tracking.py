@@ -273,8 +273,12 @@ class ExecutionTracker:
                 return None
             if (workflow["metadata"].get("labels") or {}).get(TRIGGER_LABEL) == "periodic":
                 record = await scheduled_execution(services, workflow)
-                if record is not None:
-                    await services.db.writer.run(services.executions.insert, record)
+                # Replicas watch the same Workflows: the first to record a schedule's run
+                # records it, the others read that record.
+                if record is not None and not await services.db.writer.run(
+                    services.executions.insert_once, record
+                ):
+                    record = await services.in_store(services.executions.get, name)
             if record is None:
                 self._remember_early(name, workflow)
                 return None

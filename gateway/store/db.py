@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, Engine, create_engine, event, func
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +32,8 @@ from gateway.store.writer import StoreWriter
 __all__ = ["Database", "StoreUnavailableError", "create_db_engine", "date_text"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# The PostgreSQL advisory lock key that migrations hold (any constant that no other lock uses).
+_MIGRATION_LOCK = 0x74656E646572  # "tender"
 
 
 def _json_dumps(value: Any) -> str:
@@ -114,6 +116,13 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas (and their init containers) starting at once would each create the
+                # tables; the transaction-scoped lock makes them take turns, and the later ones
+                # find the schema current. (SQLite serves one gateway: the chart refuses more.)
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, bindparam, cast, insert, select, update
+from sqlalchemy import Insert, Text, bindparam, cast, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.db import Database, date_text
@@ -47,6 +48,13 @@ def _summary_columns(dialect: str) -> tuple[Any, ...]:
     )
 
 
+def _insert_once(dialect: str) -> Insert:
+    """An INSERT that does nothing when the id is recorded already: SQLite and PostgreSQL both
+    say ON CONFLICT DO NOTHING, each through its own SQLAlchemy construct."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(ExecutionRow).on_conflict_do_nothing(index_elements=[ExecutionRow.id])
+
+
 class ExecutionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -64,6 +72,13 @@ class ExecutionRepository:
         except IntegrityError:
             return False
         return True
+
+    def insert_once(self, record: ExecutionRecord) -> bool:
+        """Record an execution unless it is recorded already (by another gateway following the
+        same Workflows); whether this call recorded it."""
+        with self._db.transaction() as session:
+            statement = _insert_once(self._db.engine.dialect.name).values(**record.__dict__)
+            return session.scalar(statement.returning(ExecutionRow.id)) is not None
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
         with self._db.transaction() as session:

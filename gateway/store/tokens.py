@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from gateway.store.db import Database
 from gateway.store.records import TokenInfo
@@ -69,11 +70,15 @@ class TokenRepository:
             return len(rows)
 
     def signing_key(self, new_key: Callable[[], str], now: datetime) -> str:
-        """The signing key, made with ``new_key`` the first time (the lowest id wins a race)."""
-        with self._db.transaction() as session:
-            secret = session.scalar(select(SigningKeyRow.secret).order_by(SigningKeyRow.id))
-            if secret is None:
-                session.add(SigningKeyRow(id=1, secret=new_key(), created_at=now))
+        """The signing key, made with ``new_key`` the first time; when gateways starting at once
+        race to make it, the first one stored wins and the others read it."""
+        try:
+            with self._db.transaction() as session:
+                secret = session.scalar(select(SigningKeyRow.secret).order_by(SigningKeyRow.id))
+                if secret is None:
+                    session.add(SigningKeyRow(id=1, secret=new_key(), created_at=now))
+        except IntegrityError:
+            secret = None  # another gateway stored its key first
         if secret is not None:
             return secret
         with self._db.transaction() as session:

@@ -75,3 +75,20 @@ def test_serve_help_shows_every_default() -> None:
     text = " ".join(done.stdout.replace("│", " ").split())
     for shown in ("TENDER_DATA_DIR, default ./.tender", "default 127.0.0.1", "default 8080"):
         assert shown in text, done.stdout
+
+
+def test_database_upgrade_migrates_the_store_and_says_so_on_stderr(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from gateway.store import Database
+
+    done = _tender("database", "upgrade", "--data-dir", tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "schema is up to date" in done.stderr
+    db = Database(f"sqlite:///{tmp_path / 'data' / 'tender.db'}")
+    try:
+        tables = set(inspect(db.engine).get_table_names())
+        assert {"pipelines", "executions", "api_tokens"} <= tables
+    finally:
+        db.dispose()

@@ -2,7 +2,8 @@
 credentials except the documented public ones, and every route reads its body within a limit.
 
 Public (README, "Authentication"): ``POST /api/v1/auth/refresh`` (it takes the SDK token),
-``GET /api/v1/environment-info`` (the SDK reads it before it has a token),
+``GET /api/v1/environment-info`` (the SDK reads it before it has a token), ``GET /healthz``
+(probes),
 the endpoint routes under ``/endpoints/`` (an endpoint token), the data store's signed URLs
 ``/data-store/signed`` (their signature), and the documentation ``/docs`` and ``/openapi.json``.
 """
@@ -28,6 +29,7 @@ from tests.gateway.acceptance.test_bad_input import assert_error
 PUBLIC = {
     ("POST", "/api/v1/auth/refresh"),
     ("GET", "/api/v1/environment-info"),
+    ("GET", "/healthz"),
     ("POST", "/endpoints/{path}"),
     ("GET", "/endpoints/v1/{path}/executions/{execution_id}"),
     ("GET", "/endpoints/v1/{path}/executions/{execution_id}/outputs/{output_name}"),
@@ -83,7 +85,8 @@ def test_the_public_routes_answer_without_credentials_but_give_nothing(
     for method, path in sorted(PUBLIC):
         url = gateway.base_url + re.sub(r"\{[^}]+\}", "x", path)
         answer = requests.request(method, url, allow_redirects=False, timeout=30)
-        expected = (200,) if path == "/api/v1/environment-info" else (400, 403, 404)
+        answers = path in ("/api/v1/environment-info", "/healthz")
+        expected = (200,) if answers else (400, 403, 404)
         assert answer.status_code in expected, (method, path, answer.status_code)
 
 

@@ -297,3 +297,12 @@ def test_run_with_mappings_over_http(
         ("run", {"run_input_name": "extra"}),
     ]
     assert execution["outputs"][1]["mapping_value"] == {"is_null": True}
+
+
+def test_the_health_route_answers_without_a_token_and_says_nothing_else(gateway: Gateway) -> None:
+    answer = requests.get(f"{gateway.base_url}/healthz", timeout=30)
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok"}
+    # Only that path: the API around it still wants a token.
+    assert requests.get(f"{gateway.base_url}/healthz/", timeout=30).status_code == 404
+    assert requests.get(f"{gateway.api}/healthz", timeout=30).status_code == 404

@@ -25,7 +25,7 @@ from tools.cluster.kube import Kube, KubeError
 
 # The first test also waits for the session's cluster to start: about 20 s on an idle machine,
 # minutes on one busy with builds.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.argo]
 
 
 @pytest.fixture(autouse=True)

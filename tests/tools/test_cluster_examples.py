@@ -25,7 +25,7 @@ from gateway.step_tokens import execution_secret_data
 from tools.cluster.kube import KubeError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.argo]
 
 
 @pytest.fixture(autouse=True)

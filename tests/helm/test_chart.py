@@ -38,6 +38,7 @@ LEFT_OUT = {
     "allow_local_repositories": "clones from the gateway's own filesystem: nothing there in a pod",
     "low_latency_pods": "low-latency deployments are refused on Argo",
     "low_latency_start_timeout_s": "low-latency deployments are refused on Argo",
+    "low_latency_max_calls": "low-latency deployments are refused on Argo",
     "resource_sample_s": "resource metrics are sampled on the embedded engine only",
     "resource_retention_days": "resource metrics are sampled on the embedded engine only",
     "pipeline_templates_dir": "the image holds no pipeline files to offer as templates",

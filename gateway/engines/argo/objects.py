@@ -11,6 +11,7 @@ import base64
 import gzip
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Error"})
 # The message `stop_workflow` was given: Argo writes its own on the nodes it stops.
 STOP_MESSAGE_ANNOTATION = "tender.io/stop-message"
 _ARGO_STOP_MESSAGE = "workflow shutdown with strategy"
+_KILLED = re.compile(r"\(exit code 1(?:43|37)\)$")
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,23 @@ def readable(item: dict[str, Any], kind: Kind) -> dict[str, Any]:
             item.get("metadata", {}).get("name"),
         )
     stop_message = (item.get("metadata", {}).get("annotations") or {}).get(STOP_MESSAGE_ANNOTATION)
-    if stop_message and status.get("nodes"):
+    shutdown = (item.get("spec") or {}).get("shutdown")
+    if (stop_message or shutdown) and status.get("nodes"):
+        # Argo's own words for a node a stop ended, unless its pod's kill was seen first.
+        message = stop_message or f"{_ARGO_STOP_MESSAGE}:  {shutdown}"
         status["nodes"] = {
-            node_id: _with_stop_message(node, stop_message)
+            node_id: _with_stop_message(node, message, killed_by_it=bool(shutdown))
             for node_id, node in status["nodes"].items()
         }
     item["status"] = status
     return item
 
 
-def _with_stop_message(node: dict[str, Any], message: str) -> dict[str, Any]:
-    if (node.get("message") or "").startswith(_ARGO_STOP_MESSAGE):
+def _with_stop_message(node: dict[str, Any], message: str, *, killed_by_it: bool) -> dict[str, Any]:
+    """A node the stop ended says so: in Argo's words, or, when its pod's end was seen before
+    the controller marked the node, in those of the kill (SIGTERM's 143, SIGKILL's 137)."""
+    said = node.get("message") or ""
+    if said.startswith(_ARGO_STOP_MESSAGE) or (killed_by_it and _KILLED.search(said)):
         return {**node, "message": message}
     return node
 

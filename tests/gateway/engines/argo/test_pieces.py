@@ -108,3 +108,23 @@ def test_the_nodes_a_stop_ended_read_with_the_stops_message() -> None:
     assert read["w-1"]["message"] == "no such variable"
     assert read["w-2"]["message"] == "main: Error (exit code 1)"  # ended by itself
     assert readable({**workflow, "metadata": {"name": "w"}}, WORKFLOWS)["status"]["nodes"] == nodes
+
+
+def test_a_node_whose_kill_was_seen_before_the_stop_reads_as_stopped() -> None:
+    """On spec.shutdown the pod may report its SIGTERM before the controller marks its node."""
+    nodes = {
+        "w-1": {"type": "Pod", "phase": "Failed", "message": "main: Error (exit code 143)"},
+        "w-2": {"type": "Pod", "phase": "Failed", "message": "main: Error (exit code 1)"},
+    }
+    stopped = {
+        "metadata": {"name": "w"},
+        "spec": {"shutdown": "Stop"},
+        "status": {"phase": "Failed", "nodes": nodes},
+    }
+
+    read = readable(stopped, WORKFLOWS)["status"]["nodes"]
+
+    assert read["w-1"]["message"] == "workflow shutdown with strategy:  Stop"
+    assert read["w-2"]["message"] == "main: Error (exit code 1)"
+    not_stopped = readable({**stopped, "spec": {}}, WORKFLOWS)["status"]["nodes"]
+    assert not_stopped["w-1"]["message"] == "main: Error (exit code 143)"

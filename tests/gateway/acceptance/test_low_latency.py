@@ -490,13 +490,8 @@ def _serve(data_dir: Path, port: int, **settings: str) -> Iterator[str]:
     assert "Traceback" not in stderr.read_text(errors="replace")
 
 
-def test_a_restarted_gateway_ends_the_calls_it_held_and_starts_the_workers_again(
-    tmp_path: Path, code: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from craft_ai_sdk import CraftAiSdk
-
-    monkeypatch.setenv("SDK_VERBOSE_LOG", "false")
-    data_dir = tmp_path / "data"
+def _sdk_token(data_dir: Path) -> str:
+    """An SDK token for the gateway of ``data_dir``, made as a user would (``tender token``)."""
     created = subprocess.run(
         [*TENDER, "token", "create", "--data-dir", str(data_dir)],
         env=_server_env(None),
@@ -504,7 +499,17 @@ def test_a_restarted_gateway_ends_the_calls_it_held_and_starts_the_workers_again
         text=True,
         check=True,
     )
-    token, port = created.stdout.strip(), _free_port()
+    return created.stdout.strip()
+
+
+def test_a_restarted_gateway_ends_the_calls_it_held_and_starts_the_workers_again(
+    tmp_path: Path, code: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from craft_ai_sdk import CraftAiSdk
+
+    monkeypatch.setenv("SDK_VERBOSE_LOG", "false")
+    data_dir = tmp_path / "data"
+    token, port = _sdk_token(data_dir), _free_port()
     release = tmp_path / "release"
     with _serve(data_dir, port) as url:
         sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
@@ -535,14 +540,7 @@ def test_calls_beyond_the_bound_in_progress_are_refused_at_once_with_429(
 
     monkeypatch.setenv("SDK_VERBOSE_LOG", "false")
     data_dir = tmp_path / "data"
-    created = subprocess.run(
-        [*TENDER, "token", "create", "--data-dir", str(data_dir)],
-        env=_server_env(None),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    token, release = created.stdout.strip(), tmp_path / "release"
+    token, release = _sdk_token(data_dir), tmp_path / "release"
     with _serve(data_dir, _free_port(), TENDER_LOW_LATENCY_MAX_CALLS="2") as url:
         sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
         _holder(sdk, "bounded", code)

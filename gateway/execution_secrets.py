@@ -23,7 +23,8 @@ _log = logging.getLogger("tender.execution_secrets")
 
 class ExecutionSecrets(Protocol):
     async def ensure(self, workflow: Manifest) -> None:
-        """The Workflow's Secret exists (creating it again is no error)."""
+        """The Workflow's Secret exists, or another call is making it (asking twice is no
+        error). A busy API is tried again before this gives up."""
         ...
 
     async def remove(self, workflow: Manifest) -> None:
@@ -41,7 +42,7 @@ class NoExecutionSecrets:
 
 async def provide_secret(secrets: ExecutionSecrets, workflow: Manifest) -> None:
     """``ensure``, in the background: a failure is logged; the tracker tries again when it sees
-    the Workflow (its ADDED event, or the next listing)."""
+    the Workflow (its ADDED event, or the next listing, as after the API was away)."""
     try:
         await secrets.ensure(workflow)
     except EngineError as exc:

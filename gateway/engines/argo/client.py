@@ -48,16 +48,25 @@ class _BearerAuth(httpx.Auth):
 
 
 class KubeClient:
-    """One connection pool to one API server. ``calls`` counts every request sent."""
+    """One connection pool to one API server. ``calls`` counts every request sent.
 
-    def __init__(self, credentials: KubeCredentials, *, timeout_s: float = 30.0) -> None:
+    A request waits for a free connection as long as it takes: under a burst (500 endpoint calls
+    at once) the pool is busy, not the API unreachable, and a request that gave up its turn
+    would fail an execution the API would have taken. Once sent, a request is bounded by
+    ``timeout_s`` (connect, write and read), so a connection is never held for longer.
+    """
+
+    def __init__(
+        self, credentials: KubeCredentials, *, timeout_s: float = 30.0, connections: int = 64
+    ) -> None:
         self.credentials = credentials
         self.calls = 0
         self._http = httpx.AsyncClient(
             base_url=credentials.server,
             auth=_BearerAuth(credentials),
             verify=credentials.ssl_context(),
-            timeout=timeout_s,
+            timeout=httpx.Timeout(timeout_s, pool=None),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             headers={"Accept": "application/json"},
         )
 
@@ -103,7 +112,7 @@ class KubeClient:
     ) -> AsyncIterator[bytes]:
         """The answer's lines as they arrive (a watch), until the server ends it."""
         self.calls += 1
-        timeout = httpx.Timeout(self._http.timeout.connect, read=read_timeout_s)
+        timeout = httpx.Timeout(self._http.timeout.connect, read=read_timeout_s, pool=None)
         try:
             async with self._http.stream("GET", path, params=params, timeout=timeout) as response:
                 if response.is_error:

@@ -26,6 +26,8 @@ token_app = typer.Typer(help="SDK tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 database_app = typer.Typer(help="The store's database.", no_args_is_help=True)
 app.add_typer(database_app, name="database")
+argo_app = typer.Typer(help="What an Argo cluster needs for tender.", no_args_is_help=True)
+app.add_typer(argo_app, name="argo")
 
 DataDir = Annotated[
     Path | None,
@@ -190,3 +192,22 @@ def database_upgrade(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir=data_dir)
     upgrade_database(settings)
     typer.echo("tender: the database schema is up to date", err=True)
+
+
+@argo_app.command("role")
+def argo_role(
+    namespace: Annotated[
+        str, typer.Option(help="The namespace of Argo's Workflows (TENDER_ARGO_NAMESPACE).")
+    ] = "argo",
+    name: Annotated[str, typer.Option(help="The Role's name.")] = "tender-gateway",
+    rules: Annotated[
+        bool, typer.Option("--rules", help="Print the rules alone (the Helm chart's file).")
+    ] = False,
+) -> None:
+    """Print the Role the gateway's identity needs on Argo, as YAML for `kubectl apply -f -`."""
+    import yaml
+
+    from gateway.engines.argo.permissions import ROLE_RULES, role
+
+    printed = ROLE_RULES if rules else role(name, namespace)
+    sys.stdout.write(yaml.safe_dump(printed, sort_keys=False))

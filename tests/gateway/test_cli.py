@@ -92,3 +92,16 @@ def test_database_upgrade_migrates_the_store_and_says_so_on_stderr(tmp_path: Pat
         assert {"pipelines", "executions", "api_tokens"} <= tables
     finally:
         db.dispose()
+
+
+def test_argo_role_prints_the_role_the_engine_checks_and_the_charts_rules() -> None:
+    from gateway.engines.argo.permissions import ROLE_RULES
+
+    done = _tender("argo", "role", "--namespace", "ml")
+    assert done.returncode == 0, done.stderr
+    role = yaml.safe_load(done.stdout)
+    assert role["kind"] == "Role"
+    assert role["metadata"] == {"name": "tender-gateway", "namespace": "ml"}
+    assert role["rules"] == ROLE_RULES
+    rules = _tender("argo", "role", "--rules")
+    assert rules.stdout == (REPO / "helm/tender/files/gateway-role-rules.yaml").read_text()

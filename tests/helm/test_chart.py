@@ -160,7 +160,7 @@ def test_values_yaml_lists_every_config_key_with_the_gateways_default() -> None:
 def test_the_gateways_role_is_the_engines_own() -> None:
     rules = CHART / "files" / "gateway-role-rules.yaml"
     assert rules.read_text() == yaml.safe_dump(ROLE_RULES, sort_keys=False), (
-        "regenerate: python -m gateway.engines.argo.permissions > " + str(rules.relative_to(REPO))
+        "regenerate: tender argo role --rules > " + str(rules.relative_to(REPO))
     )
 
 

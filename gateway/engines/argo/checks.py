@@ -96,7 +96,7 @@ async def _missing_permissions(client: KubeClient, namespace: str) -> list[str]:
         return []
     return [
         f"the gateway's identity ({client.credentials.source}) may not, in namespace "
-        f"{namespace!r}: {', '.join(missing)} (grant the Role of gateway.engines.argo.permissions)"
+        f"{namespace!r}: {', '.join(missing)} (grant the Role that `tender argo role` prints)"
     ]
 
 

@@ -2,8 +2,8 @@
 
 Written down once, here: ``tender serve`` checks each of these permissions at start-up (a
 SelfSubjectAccessReview per verb, ``checks.py``), and the Helm chart's Role is rendered from
-``ROLE_RULES`` (``python -m gateway.engines.argo.permissions`` prints them; a test pins the
-chart's copy). What each rule is for:
+``ROLE_RULES`` (``tender argo role`` prints the Role, ``--rules`` its rules alone; a test pins
+the chart's copy). What each rule is for:
 
 - Workflows: submit, read, list and watch (the tracker), stop (``spec.shutdown``), delete.
 - WorkflowTemplates: one per endpoint deployment; Argo's controller reads them itself.
@@ -23,11 +23,8 @@ so it is not in the Role.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
-
-import yaml
 
 from compiler import CompileOptions
 from gateway.engines.argo.settings import ARTIFACT_REPOSITORIES_CONFIGMAP
@@ -107,7 +104,3 @@ def role(name: str, namespace: str) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": namespace},
         "rules": ROLE_RULES,
     }
-
-
-if __name__ == "__main__":
-    yaml.safe_dump(ROLE_RULES, sys.stdout, sort_keys=False)

@@ -13,10 +13,10 @@ server and cluster (one cluster per machine: the controller binds :6060). In one
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import socket
-import statistics
 import sys
 import tempfile
 import threading
@@ -34,10 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from measure import median_ms
 from noop_pipeline import write_code
 
 from argo_cluster import ArgoCluster
 from argo_gateway import SERVICE_ACCOUNT, ArgoGateway, gateway_env, grant, put_repository
+from compiler.execution_secret import SDK_ENVIRONMENT, execution_secret_name
 from gateway.app import create_app
 from gateway.engines.argo.permissions import ROLE_RULES
 from gateway.settings import Settings
@@ -55,16 +57,6 @@ def gated(release):
         time.sleep(0.5)
     return {"y": 1}
 """
-
-
-def median_ms(function: Callable[[], object], times: int) -> float:
-    function()  # warm-up
-    samples = []
-    for _ in range(times):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
 
 
 @contextmanager
@@ -100,21 +92,28 @@ def cluster_for_tender(root: Path) -> Iterator[ArgoGateway]:
 
 def floor_once(argo: ArgoGateway) -> None:
     """A hand-written one-step Workflow, from POST to Succeeded seen through a watch."""
-    cluster = argo.cluster
-    manifest = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"generateName": "floor-"},
-        "spec": {
-            "entrypoint": "main",
-            "templates": [
-                {
-                    "name": "main",
-                    "container": {"image": "python", "command": ["python", "-c", "pass"]},
-                }
-            ],
+    submitted_once(
+        argo,
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"generateName": "floor-"},
+            "spec": {
+                "entrypoint": "main",
+                "templates": [
+                    {
+                        "name": "main",
+                        "container": {"image": "python", "command": ["python", "-c", "pass"]},
+                    }
+                ],
+            },
         },
-    }
+    )
+
+
+def submitted_once(argo: ArgoGateway, manifest: dict[str, Any]) -> None:
+    """``manifest`` from POST to Succeeded, seen through a watch."""
+    cluster = argo.cluster
     with cluster.kube() as kube:
         created = kube.create(cluster.path("workflows"), manifest)
         name = created["metadata"]["name"]
@@ -128,6 +127,37 @@ def floor_once(argo: ArgoGateway) -> None:
             ):
                 assert item["status"]["phase"] == "Succeeded", item["status"]
                 return
+
+
+def compiled_by_hand(argo: ArgoGateway, pipeline: str) -> Callable[[], None]:
+    """The Workflow tender submitted for a run of ``pipeline``, submitted again without the
+    gateway: the same spec (code from S3, the runner, outputs), its Secret made beforehand, no
+    tender label (the gateway's watch ignores it)."""
+    cluster = argo.cluster
+    with cluster.kube() as kube:
+        listed = kube.get(cluster.path("workflows"), labelSelector=f"tender.io/pipeline={pipeline}")
+        spec = listed["items"][0]["spec"]
+    runs = itertools.count()
+
+    def once() -> None:
+        name = f"by-hand-{next(runs)}"
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": execution_secret_name(name)},
+            "stringData": dict.fromkeys(SDK_ENVIRONMENT.values(), "unused"),
+        }
+        with cluster.kube() as kube:
+            kube.create(f"/api/v1/namespaces/{cluster.namespace}/secrets", secret)
+        manifest = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        submitted_once(argo, manifest)
+
+    return once
 
 
 @contextmanager
@@ -193,6 +223,7 @@ def main() -> None:
                     outputs=[Output("y", number)],
                 )
                 run = median_ms(lambda: sdk.run_pipeline("noop"), arguments.runs)
+                by_hand = median_ms(compiled_by_hand(argo, "noop"), arguments.runs)
                 idle = calls_per_minute(app, arguments.window)
                 sdk.create_pipeline(
                     "gated",
@@ -224,6 +255,14 @@ def main() -> None:
     print(
         f"| submit to Succeeded, one no-op step: `run_pipeline` (SDK) vs a hand-written Workflow "
         f"| {run:.0f} ms | {floor:.0f} ms | {run / floor:.2f}x |"
+    )
+    print(
+        f"| the same, where it goes: tender's Workflow submitted by hand vs a hand-written one "
+        f"| {by_hand:.0f} ms | {floor:.0f} ms | {by_hand / floor:.2f}x |"
+    )
+    print(
+        f"| the same, where it goes: `run_pipeline` vs tender's Workflow submitted by hand "
+        f"| {run:.0f} ms | {by_hand:.0f} ms | {run / by_hand:.2f}x |"
     )
     print()
     print("| gateway's Kubernetes API calls per minute | calls/min |")

@@ -23,11 +23,9 @@ import os
 import platform
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,51 +34,18 @@ import requests
 sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_bench import run_workflows
-from gateway_bench import _free_port, served
 from load import BARE_APP, run_load
+from measure import p99, samples_ms
 from noop_pipeline import bare_step_once, chain, floor_once, write_code
+from serving import access_token, bare_uvicorn, create_noop, served
 
 CLIENTS = 16
 
 
-def p99(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[98]
-
-
-def timed(function: Callable[[], object], times: int) -> list[float]:
-    function()  # warm-up
-    samples = []
-    for _ in range(times):
-        started = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
 def bare_fastapi(folder: Path, seconds: float) -> float:
-    (folder / "bare_app.py").write_text(BARE_APP)
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)),
-            *("--log-level", "warning", "--no-access-log"),
-        ],
-        cwd=folder,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/endpoints/bare"
-    try:
-        for _ in range(200):
-            try:
-                requests.post(url, timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        result = run_load(url, {}, {"x": 1}, clients=CLIENTS, seconds=seconds)
-        return result.per_second
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    """Floor a: calls per second of a FastAPI endpoint that does nothing."""
+    with bare_uvicorn(folder, BARE_APP) as url:
+        return run_load(url, {}, {"x": 1}, clients=CLIENTS, seconds=seconds).per_second
 
 
 def ended_count(database: Path) -> int:
@@ -119,7 +84,7 @@ def main() -> None:
     arguments = parser.parse_args()
     samples, seconds, queued, chains = (20, 2.0, 100, 2) if arguments.quick else (100, 5.0, 500, 5)
     os.environ["SDK_VERBOSE_LOG"] = "false"
-    from craft_ai_sdk import INPUT_OUTPUT_TYPES, CraftAiSdk, Input, Output
+    from craft_ai_sdk import CraftAiSdk
 
     cores = os.cpu_count() or 1
     before = machine()
@@ -128,24 +93,16 @@ def main() -> None:
         code = write_code(root / "code")
         (root / "floor").mkdir()
         bare = bare_fastapi(root, seconds)
-        with served(root / "data") as (url, token):
+        with served(root / "data") as (url, token, _):
             sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
-            sdk.create_pipeline(
-                "noop",
-                function_path="src/noop.py",
-                function_name="noop",
-                container_config={"local_folder": str(code)},
-                inputs=[Input("x", INPUT_OUTPUT_TYPES.NUMBER, is_required=False)],
-                outputs=[Output("y", INPUT_OUTPUT_TYPES.NUMBER)],
-            )
-            endpoint_token = sdk.create_deployment("noop", "noop", "endpoint")["endpoint_token"]
+            endpoint_token = create_noop(sdk, code)
             steps = chain(10, "chain").model_dump(mode="json", exclude_none=True)["steps"]
             _create_chain(url, token, code, steps)
             python = str(root / "data" / "environments" / "noop" / "bin" / "python")
             database = root / "data" / "tender.db"
 
-            floor_b = timed(lambda: bare_step_once(code, python) * 1000, samples)
-            runner = timed(lambda: floor_once(code, root / "floor", python) * 1000, samples)
+            floor_b = samples_ms(lambda: bare_step_once(code, python) * 1000, samples)
+            runner = samples_ms(lambda: floor_once(code, root / "floor", python) * 1000, samples)
 
             headers = {"Authorization": f"EndpointToken {endpoint_token}"}
             endpoint = f"{url}/endpoints/noop"
@@ -161,7 +118,7 @@ def main() -> None:
                 if answer.json().get("outputs") != {"y": {"value": 1}}:
                     raise RuntimeError(answer.text)
 
-            latency = timed(call, samples)
+            latency = samples_ms(call, samples)
 
             done_before = ended_count(database)
             started = time.perf_counter()
@@ -171,7 +128,7 @@ def main() -> None:
             if set(flood.statuses) != {303}:
                 raise RuntimeError(f"calls answered {flood.statuses}")
 
-            chained = timed(lambda: _run_chain(url, session, token), chains)
+            chained = samples_ms(lambda: _run_chain(url, session, token), chains)
         many = asyncio.run(run_workflows(root / "engine", code, 100))
     after = machine()
     _print_table(
@@ -202,7 +159,7 @@ def _create_chain(url: str, token: str, code: Path, steps: list[dict[str, object
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(code / "src", arcname="src")
     session = requests.Session()
-    session.headers["Authorization"] = "Bearer " + _access(url, token)
+    session.headers["Authorization"] = "Bearer " + access_token(url, token)
     fields = {"pipeline_name": "chain", **_flatten("steps", steps)}
     answer = session.post(
         f"{url}/api/v1/pipelines",
@@ -236,7 +193,7 @@ def _flatten(prefix: str, value: object) -> dict[str, str]:
 
 
 def _run_chain(url: str, session: requests.Session, token: str) -> None:
-    headers = {"Authorization": "Bearer " + _access(url, token)}
+    headers = {"Authorization": "Bearer " + access_token(url, token)}
     started = session.post(f"{url}/api/v1/pipelines/chain/run", headers=headers, timeout=60)
     execution = started.json()["execution_id"]
     answer = session.get(
@@ -247,18 +204,6 @@ def _run_chain(url: str, session: requests.Session, token: str) -> None:
     )
     if answer.status_code != 200:
         raise RuntimeError(answer.text)
-
-
-_ACCESS: dict[str, str] = {}
-
-
-def _access(url: str, token: str) -> str:
-    if token not in _ACCESS:
-        answer = requests.post(
-            url + "/api/v1/auth/refresh", json={"refresh_token": token}, timeout=10
-        )
-        _ACCESS[token] = answer.json()["access_token"]
-    return _ACCESS[token]
 
 
 def _rows(

@@ -11,16 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,58 +23,14 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from measure import median_ms
 from noop_pipeline import floor_once, write_code
+from serving import access_token, served
 
 from gateway.dates import format_date
 from gateway.store import Database, ExecutionRecord, ExecutionRepository
 
 ROWS = 10_000
-TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def served(data_dir: Path) -> Iterator[tuple[str, str]]:
-    token = subprocess.run(
-        [*TENDER, "token", "create", "--data-dir", str(data_dir)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    port = _free_port()
-    server = subprocess.Popen(
-        [*TENDER, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120  # a busy machine starts it slowly
-        while time.monotonic() < deadline:
-            try:
-                requests.get(url + "/api/v1/pipelines", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.05)
-        yield url, token
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def median_ms(function: Callable[[], object], times: int) -> float:
-    function()  # warm-up
-    samples = []
-    for _ in range(times):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
 
 
 def fill_executions(database: Path, pipeline: str, rows: int) -> None:
@@ -155,7 +105,7 @@ def main() -> None:
         code = write_code(root / "code")
         (root / "floor").mkdir()
         floor = median_ms(lambda: floor_once(code, root / "floor"), arguments.runs)
-        with served(root / "data") as (url, token):
+        with served(root / "data") as (url, token, _):
             sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
             for name in ("noop", "listed"):
                 sdk.create_pipeline(
@@ -168,7 +118,7 @@ def main() -> None:
             run = median_ms(lambda: sdk.run_pipeline("noop"), arguments.runs)
             fill_executions(root / "data" / "tender.db", "listed", ROWS)
             session = requests.Session()
-            token_header = {"Authorization": "Bearer " + _access_token(url, token)}
+            token_header = {"Authorization": "Bearer " + access_token(url, token)}
             listing_url = f"{url}/api/v1/pipelines/listed/executions"
 
             def listing() -> None:
@@ -193,12 +143,6 @@ def main() -> None:
         f"| list {ROWS:,} executions (`GET .../executions`, over HTTP) "
         f"| {listed:.1f} ms | {bare:.1f} ms | {listed / bare:.2f}x |"
     )
-
-
-def _access_token(url: str, token: str) -> str:
-    answer = requests.post(url + "/api/v1/auth/refresh", json={"refresh_token": token}, timeout=10)
-    access: str = answer.json()["access_token"]
-    return access
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,15 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from gateway_bench import _free_port, served
 from load import BARE_APP
 from noop_pipeline import write_code
-
-_UVICORN = [sys.executable, "-m", "uvicorn"]
+from serving import bare_uvicorn, create_noop, served
 
 
 @dataclass(frozen=True)
@@ -107,26 +103,10 @@ def load(
 
 
 def _bare_answered_s(folder: Path, calls: int) -> float:
-    (folder / "bare_app.py").write_text(BARE_APP)
-    port = _free_port()
-    server = subprocess.Popen(
-        [*_UVICORN, "bare_app:app", "--port", str(port), "--log-level", "warning"],
-        cwd=folder,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(1200):
-            try:
-                requests.post(f"http://127.0.0.1:{port}/endpoints/x", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.05)
+    with bare_uvicorn(folder, BARE_APP) as url:
         started = time.perf_counter()
-        asyncio.run(_call_all(f"http://127.0.0.1:{port}/endpoints/x", {}, calls))
+        asyncio.run(_call_all(url, {}, calls))
         return time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -134,23 +114,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     arguments = parser.parse_args()
     os.environ["SDK_VERBOSE_LOG"] = "false"
-    from craft_ai_sdk import INPUT_OUTPUT_TYPES, CraftAiSdk, Input, Output
+    from craft_ai_sdk import CraftAiSdk
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         code = write_code(root / "code")
         bare = _bare_answered_s(root, arguments.calls)
-        with served(root / "data") as (url, token):
+        with served(root / "data") as (url, token, _):
             sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
-            sdk.create_pipeline(
-                "noop",
-                function_path="src/noop.py",
-                function_name="noop",
-                container_config={"local_folder": str(code)},
-                inputs=[Input("x", INPUT_OUTPUT_TYPES.NUMBER, is_required=False)],
-                outputs=[Output("y", INPUT_OUTPUT_TYPES.NUMBER)],
-            )
-            endpoint_token = sdk.create_deployment("noop", "noop", "endpoint")["endpoint_token"]
+            endpoint_token = create_noop(sdk, code)
             result = load(
                 url,
                 "noop",

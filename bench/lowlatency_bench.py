@@ -31,8 +31,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from gateway_bench import _free_port, served
+from measure import p99, samples_ms
 from noop_pipeline import write_code
+from serving import bare_uvicorn, create_noop, served
 
 from gateway.lowlatency.pods import WORKER_SCRIPT
 
@@ -120,21 +121,6 @@ def _spec(code: Path) -> dict[str, Any]:
     }
 
 
-def latencies_ms(function: Callable[[], object], times: int) -> list[float]:
-    for _ in range(5):
-        function()  # warm-up
-    samples = []
-    for _ in range(times):
-        started = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
-def p99(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[98]
-
-
 def server_cpu_s(url: str) -> float:
     """CPU seconds used so far by the server listening at ``url`` and its children (workers)."""
     port = f"--port {urlsplit(url).port}"
@@ -207,54 +193,21 @@ def raw_floor(code: Path, work: Path, calls: int) -> list[float]:
             while "done" not in json.loads(reader.readline()):
                 pass
 
-        return latencies_ms(call, calls)
+        return samples_ms(call, calls, warm_up=5)
     finally:
         reader.close()
         ours.close()
         worker.wait(timeout=30)
 
 
-@contextmanager
-def bare_app(folder: Path, code: Path) -> Iterator[str]:
-    (folder / "bare_app.py").write_text(BARE_APP)
-    port = _free_port()
+def bare_app(folder: Path, code: Path) -> AbstractContextManager[str]:
+    """Floor c over HTTP: a FastAPI endpoint handing each call to a warm worker."""
     env = {
-        **os.environ,
         "BENCH_WORKER": str(WORKER_SCRIPT),
         "BENCH_SPEC": json.dumps(_spec(code)),
         "BENCH_DIR": str(folder),
     }
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)),
-            *("--log-level", "warning", "--no-access-log"),
-        ],
-        cwd=folder,
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/endpoints/bare"
-    try:
-        for _ in range(600):
-            try:
-                requests.post(url, json={"x": 1}, timeout=5)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _wait_up(url: str) -> None:
-    """``served`` gives up after 10 s; a loaded machine may need longer to start the gateway."""
-    for _ in range(1200):
-        try:
-            requests.get(f"{url}/api/v1/pipelines", timeout=5)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.05)
+    return bare_uvicorn(folder, BARE_APP, env)
 
 
 def _poster(url: str, headers: dict[str, str]) -> Callable[[requests.Session], None]:
@@ -271,37 +224,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     arguments = parser.parse_args()
     os.environ["SDK_VERBOSE_LOG"] = "false"
-    from craft_ai_sdk import INPUT_OUTPUT_TYPES, CraftAiSdk, Input, Output
+    from craft_ai_sdk import CraftAiSdk
 
     calls = arguments.calls
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         code = write_code(root / "code")
         raw = raw_floor(code, root, calls)
-        with bare_app(root, code) as bare_url, served(root / "data") as (url, token):
-            _wait_up(url)
+        with bare_app(root, code) as bare_url, served(root / "data") as (url, token, _):
             sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
-            sdk.create_pipeline(
-                "noop",
-                function_path="src/noop.py",
-                function_name="noop",
-                container_config={"local_folder": str(code)},
-                inputs=[Input("x", INPUT_OUTPUT_TYPES.NUMBER, is_required=False)],
-                outputs=[Output("y", INPUT_OUTPUT_TYPES.NUMBER)],
-            )
-            endpoint_token = sdk.create_deployment("noop", "noop", "endpoint", mode="low_latency")[
-                "endpoint_token"
-            ]
+            endpoint_token = create_noop(sdk, code, mode="low_latency")
             headers = {"Authorization": f"EndpointToken {endpoint_token}"}
             post, floor_post = _poster(f"{url}/endpoints/noop", headers), _poster(bare_url, {})
             tender, floor = interleaved_ms(post, floor_post, calls)
             rate = throughput(post, url, arguments.seconds)
             floor_rate = throughput(floor_post, bare_url, arguments.seconds)
-            with_sdk = latencies_ms(
+            with_sdk = samples_ms(
                 lambda: sdk.trigger_endpoint(
                     "noop", endpoint_token=endpoint_token, inputs={"x": 1}
                 ),
                 max(calls // 5, 20),
+                warm_up=5,
             )
     _report(raw, floor, tender, with_sdk, rates=(rate, floor_rate), arguments=arguments)
 

@@ -20,23 +20,22 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from serving import served
 
 from s3_server import S3Server, start_versitygw
 
-TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
 SDK_PART = 38 * 256 * 1024  # craft-ai-sdk's CRAFT_AI__MULTIPART_PART_SIZE__B default
 COPY = """
 import shutil
@@ -46,42 +45,6 @@ def copy(document):
     shutil.copyfile(document["path"], "copy.bin")
     return {"copy": {"path": "copy.bin"}}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def served(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, str, int]]:
-    token = subprocess.run(
-        [*TENDER, "token", "create", "--data-dir", str(data_dir)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    ).stdout.strip()
-    port = _free_port()
-    server = subprocess.Popen(
-        [*TENDER, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                requests.get(f"{url}/api/v1/pipelines", timeout=5)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        yield url, token, server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _rss_mb(pid: int, field: str) -> float:

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from craft_ai_sdk import INPUT_OUTPUT_TYPES as T
-from craft_ai_sdk.io import Input, Output
 
 from bench.load_bench import load
 from bench.noop_pipeline import write_code
+from bench.serving import create_noop
 from tests.gateway.acceptance.conftest import Gateway
 
 CALLS = 500
@@ -24,15 +23,7 @@ def test_500_endpoint_calls_at_once_are_all_answered_and_recorded(
     gateway: Gateway, sdk: Any, pipeline_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     name = pipeline_name("load")
-    sdk.create_pipeline(
-        name,
-        function_path="src/noop.py",
-        function_name="noop",
-        container_config={"local_folder": str(write_code(tmp_path / "code"))},
-        inputs=[Input("x", T.NUMBER, is_required=False)],
-        outputs=[Output("y", T.NUMBER)],
-    )
-    token = sdk.create_deployment(name, name, "endpoint")["endpoint_token"]
+    token = create_noop(sdk, write_code(tmp_path / "code"), name)
     result = load(gateway.base_url, name, token, lambda: sdk.list_pipeline_executions(name), CALLS)
     assert dict(result.statuses) == {303: CALLS}
     assert result.server_errors == 0

@@ -6,6 +6,9 @@ server and cluster (one cluster per machine: the controller binds :6060). In one
   watch reporting it Succeeded: the controller and the process kubelet alone;
 - ``run_pipeline`` of a no-op pipeline through the unmodified craft-ai-sdk, on a gateway with
   TENDER_ENGINE=argo (the compiled Workflow, code from S3, the tracker's watch, the long-poll);
+- where that time goes: the Workflow tender submitted, submitted again by hand and timed as the
+  floor is, so that (it - floor) is what the Workflow's content costs (code archive from S3,
+  the runner, the output parameter) and (run_pipeline - it) what the gateway and the SDK add;
 - the gateway's calls to the Kubernetes API per minute, while no execution runs and while
   ``--running`` executions run (counted by its own client, over ``--window`` seconds).
 """
@@ -13,7 +16,6 @@ server and cluster (one cluster per machine: the controller binds :6060). In one
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import shutil
 import socket
@@ -90,23 +92,24 @@ def cluster_for_tender(root: Path) -> Iterator[ArgoGateway]:
         stop_s3()
 
 
-def floor_once(argo: ArgoGateway) -> None:
-    """A hand-written one-step Workflow, from POST to Succeeded seen through a watch."""
+def floor_once(argo: ArgoGateway, *, output: bool = False) -> None:
+    """A hand-written one-step Workflow, from POST to Succeeded seen through a watch; with
+    ``output``, its step writes a file read back as an output parameter, as tender's steps do."""
+    template: dict[str, Any] = {
+        "name": "main",
+        "container": {"image": "python", "command": ["python", "-c", "pass"]},
+    }
+    if output:
+        write = "open('/tmp/y', 'w').write('1')"
+        template["container"]["command"] = ["python", "-c", write]
+        template["outputs"] = {"parameters": [{"name": "y", "valueFrom": {"path": "/tmp/y"}}]}
     submitted_once(
         argo,
         {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Workflow",
             "metadata": {"generateName": "floor-"},
-            "spec": {
-                "entrypoint": "main",
-                "templates": [
-                    {
-                        "name": "main",
-                        "container": {"image": "python", "command": ["python", "-c", "pass"]},
-                    }
-                ],
-            },
+            "spec": {"entrypoint": "main", "templates": [template]},
         },
     )
 
@@ -129,30 +132,31 @@ def submitted_once(argo: ArgoGateway, manifest: dict[str, Any]) -> None:
                 return
 
 
-def compiled_by_hand(argo: ArgoGateway, pipeline: str) -> Callable[[], None]:
-    """The Workflow tender submitted for a run of ``pipeline``, submitted again without the
-    gateway: the same spec (code from S3, the runner, outputs), its Secret made beforehand, no
-    tender label (the gateway's watch ignores it)."""
+def compiled_by_hand(argo: ArgoGateway, pipeline: str, times: int) -> Callable[[], None]:
+    """The Workflow tender submitted for a run of ``pipeline``, submitted again ``times`` times
+    without the gateway, timed as the floor is: the same spec (code from S3, the runner,
+    outputs), no tender label (the gateway's watch ignores it), each one's Secret made
+    beforehand, out of the time."""
     cluster = argo.cluster
+    names = [f"by-hand-{i}" for i in range(times)]
     with cluster.kube() as kube:
         listed = kube.get(cluster.path("workflows"), labelSelector=f"tender.io/pipeline={pipeline}")
         spec = listed["items"][0]["spec"]
-    runs = itertools.count()
+        for name in names:
+            secret = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": execution_secret_name(name)},
+                "stringData": dict.fromkeys(SDK_ENVIRONMENT.values(), "unused"),
+            }
+            kube.create(f"/api/v1/namespaces/{cluster.namespace}/secrets", secret)
+    left = iter(names)
 
     def once() -> None:
-        name = f"by-hand-{next(runs)}"
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": execution_secret_name(name)},
-            "stringData": dict.fromkeys(SDK_ENVIRONMENT.values(), "unused"),
-        }
-        with cluster.kube() as kube:
-            kube.create(f"/api/v1/namespaces/{cluster.namespace}/secrets", secret)
         manifest = {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Workflow",
-            "metadata": {"name": name},
+            "metadata": {"name": next(left)},
             "spec": spec,
         }
         submitted_once(argo, manifest)
@@ -210,6 +214,7 @@ def main() -> None:
     try:
         with cluster_for_tender(root) as argo:
             floor = median_ms(lambda: floor_once(argo), arguments.runs)
+            with_output = median_ms(lambda: floor_once(argo, output=True), arguments.runs)
             with gateway_in_process(argo, root / "data") as (url, (token, app)):
                 sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
                 code = write_code(root / "code")
@@ -223,7 +228,9 @@ def main() -> None:
                     outputs=[Output("y", number)],
                 )
                 run = median_ms(lambda: sdk.run_pipeline("noop"), arguments.runs)
-                by_hand = median_ms(compiled_by_hand(argo, "noop"), arguments.runs)
+                by_hand = median_ms(
+                    compiled_by_hand(argo, "noop", arguments.runs + 1), arguments.runs
+                )
                 idle = calls_per_minute(app, arguments.window)
                 sdk.create_pipeline(
                     "gated",
@@ -257,11 +264,15 @@ def main() -> None:
         f"| {run:.0f} ms | {floor:.0f} ms | {run / floor:.2f}x |"
     )
     print(
-        f"| the same, where it goes: tender's Workflow submitted by hand vs a hand-written one "
+        f"| where it goes: a hand-written Workflow with an output parameter vs without "
+        f"| {with_output:.0f} ms | {floor:.0f} ms | {with_output / floor:.2f}x |"
+    )
+    print(
+        f"| where it goes: tender's Workflow submitted by hand vs a hand-written one "
         f"| {by_hand:.0f} ms | {floor:.0f} ms | {by_hand / floor:.2f}x |"
     )
     print(
-        f"| the same, where it goes: `run_pipeline` vs tender's Workflow submitted by hand "
+        f"| where it goes: `run_pipeline` vs tender's Workflow submitted by hand "
         f"| {run:.0f} ms | {by_hand:.0f} ms | {run / by_hand:.2f}x |"
     )
     print()

@@ -101,8 +101,8 @@ def main() -> None:
             python = str(root / "data" / "environments" / "noop" / "bin" / "python")
             database = root / "data" / "tender.db"
 
-            floor_b = samples_ms(lambda: bare_step_once(code, python) * 1000, samples)
-            runner = samples_ms(lambda: floor_once(code, root / "floor", python) * 1000, samples)
+            floor_b = samples_ms(lambda: bare_step_once(code, python), samples)
+            runner = samples_ms(lambda: floor_once(code, root / "floor", python), samples)
 
             headers = {"Authorization": f"EndpointToken {endpoint_token}"}
             endpoint = f"{url}/endpoints/noop"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -45,6 +44,7 @@ from compiler.execution_secret import SDK_ENVIRONMENT, execution_secret_name
 from gateway.app import create_app
 from gateway.engines.argo.permissions import ROLE_RULES
 from gateway.settings import Settings
+from loopback import free_port
 from s3_server import start_versitygw
 from tools.cluster.cluster import ArtifactRepository, start_cluster
 
@@ -173,9 +173,7 @@ def gateway_in_process(argo: ArgoGateway, data_dir: Path) -> Iterator[tuple[str,
     from gateway.admin import create_sdk_token
 
     token = create_sdk_token(settings, "bench")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

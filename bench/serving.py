@@ -9,7 +9,6 @@ up to ``START_S``); they are stopped when the ``with`` block ends.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,13 +20,18 @@ from typing import Any, NamedTuple
 
 import requests
 
+# The tests' helpers (loopback ports) after the repository's own packages: tests/ also holds a
+# `compiler` folder.
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+
+from loopback import free_port
+
 __all__ = [
     "TENDER",
     "Gateway",
     "access_token",
     "bare_uvicorn",
     "create_noop",
-    "free_port",
     "served",
 ]
 
@@ -39,13 +43,6 @@ class Gateway(NamedTuple):
     url: str
     token: str  # an SDK token
     pid: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_until_answers(call: Callable[[], object], what: str) -> None:

@@ -30,7 +30,7 @@ from tools.cluster.cluster import (
     ClusterError,
     start_cluster,
 )
-from tools.cluster.kube import Credentials, Kube
+from tools.cluster.kube import Credentials, Kube, KubeError
 
 __all__ = ["ArgoCluster", "argo_cluster"]
 
@@ -60,6 +60,22 @@ class ArgoCluster:
         """The API path of an Argo kind (`workflows`, ...) in the namespace, or of one object."""
         base = f"{ARGO}/namespaces/{self.namespace}/{kind}"
         return f"{base}/{name}" if name else base
+
+    def find(self, path: str) -> dict[str, Any] | None:
+        """The object at ``path``, or None if there is none (404)."""
+        with self.kube() as kube:
+            try:
+                return kube.get(path)
+            except KubeError as error:
+                if error.status == 404:
+                    return None
+                raise
+
+    def names(self, kind: str, selector: str) -> list[str]:
+        """The names of the objects of an Argo ``kind`` that the label ``selector`` selects."""
+        with self.kube() as kube:
+            listed = kube.get(self.path(kind), labelSelector=selector)
+        return [item["metadata"]["name"] for item in listed["items"]]
 
     def wait_for_workflow(self, name: str, timeout: float = 60) -> dict[str, Any]:
         """The Workflow once finished; fails the test with its last state on timeout."""

@@ -24,7 +24,7 @@ from gateway.engines.argo.permissions import ROLE_RULES
 from tools.cluster.cluster import ARTIFACTS_SECRET
 from tools.cluster.kube import Credentials, Kube, KubeError, write_kubeconfig
 
-__all__ = ["ArgoGateway", "argo_gateway", "gateway_env", "grant", "put_repository"]
+__all__ = ["ArgoGateway", "apply", "argo_gateway", "gateway_env", "grant", "put_repository"]
 
 REPOSITORY_KEY = "tender"
 KEY_PREFIX = "tender/"
@@ -80,7 +80,7 @@ def put_repository(kube: Kube, cluster: ArgoCluster) -> None:
             "keyFormat": KEY_PREFIX + LOGS_KEY_FORMAT,
         }
     }
-    _apply(
+    apply(
         kube,
         f"/api/v1/namespaces/{cluster.namespace}/configmaps",
         {
@@ -100,9 +100,9 @@ def grant(
     namespace = cluster.namespace
     core = f"/api/v1/namespaces/{namespace}"
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
-    _apply(kube, f"{core}/serviceaccounts", {"metadata": {"name": name}})
-    _apply(kube, f"{rbac}/roles", {"metadata": {"name": name}, "rules": rules})
-    _apply(
+    apply(kube, f"{core}/serviceaccounts", {"metadata": {"name": name}})
+    apply(kube, f"{rbac}/roles", {"metadata": {"name": name}, "rules": rules})
+    apply(
         kube,
         f"{rbac}/rolebindings",
         {
@@ -127,7 +127,7 @@ def grant(
     return kubeconfig
 
 
-def _apply(kube: Kube, collection: str, body: dict[str, Any]) -> None:
+def apply(kube: Kube, collection: str, body: dict[str, Any]) -> None:
     """Create, or replace what a previous test left under the same name."""
     try:
         kube.create(collection, body)

@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from loopback import free_port
+
 __all__ = ["S3Server", "s3_server", "start_versitygw", "versitygw_binary"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,7 +110,7 @@ def start_versitygw(
     program = binary or versitygw_binary()
     folder.mkdir(parents=True, exist_ok=True)
     server = S3Server(
-        endpoint_url=f"http://127.0.0.1:{_free_port()}",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
         access_key_id=f"tender{secrets.token_hex(4)}",
         secret_access_key=secrets.token_hex(20),
     )
@@ -161,13 +163,6 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
     finally:
         stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], address: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,29 +19,21 @@ from typing import Any
 import yaml
 
 from argo_cluster import ArgoCluster
-from argo_gateway import KEY_PREFIX, REPOSITORY_KEY, STEP_IMAGE, put_repository
+from argo_gateway import KEY_PREFIX, REPOSITORY_KEY, STEP_IMAGE, apply, put_repository
 from tests.helm.chart import CHART, Helm
 from tests.helm.pod_on_host import HostPod, service_account_kubeconfig
 from tools.cluster.cluster import ARTIFACTS_SECRET
-from tools.cluster.kube import Credentials, Kube, KubeError
+from tools.cluster.kube import Credentials, Kube
 
 __all__ = [
     "DATABASE_SECRET",
     "Release",
-    "free_port",
     "postgres_url",
     "prepare_namespace",
     "values_for",
 ]
 
 DATABASE_SECRET = "tender-database"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def postgres_url() -> str | None:
@@ -140,10 +131,10 @@ def prepare_namespace(
     if namespace == cluster.namespace:
         put_repository(kube, cluster)
     else:
-        _apply(kube, "/api/v1/namespaces", {"metadata": {"name": namespace, "labels": labels}})
+        apply(kube, "/api/v1/namespaces", {"metadata": {"name": namespace, "labels": labels}})
     database = postgres_url()
     if database:
-        _apply(
+        apply(
             kube,
             f"/api/v1/namespaces/{namespace}/secrets",
             {
@@ -151,12 +142,3 @@ def prepare_namespace(
                 "data": {"url": base64.b64encode(database.encode()).decode()},
             },
         )
-
-
-def _apply(kube: Kube, collection: str, body: dict[str, Any]) -> None:
-    try:
-        kube.create(collection, body)
-    except KubeError as error:
-        if error.status != 409:
-            raise
-        kube.request("PUT", f"{collection}/{body['metadata']['name']}", body)

@@ -12,8 +12,7 @@ import base64
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from craft_ai_sdk.io import Input, InputSource, Output, OutputDestination
 
 from argo_cluster import ArgoCluster
 from gateway.engines.argo.permissions import ENVIRONMENT_SECRET
+from polling import eventually
 from tests.gateway.argo.serving import create_pipeline
 from tests.helm.chart import Helm
 from tests.helm.pod_on_host import HostPod, service_account_kubeconfig
@@ -34,7 +34,7 @@ from tests.helm.release import (
     prepare_namespace,
     values_for,
 )
-from tools.cluster.kube import Credentials, Kube, KubeError
+from tools.cluster.kube import Credentials, Kube
 
 pytestmark = pytest.mark.argo
 
@@ -154,7 +154,7 @@ def test_the_sdk_flows_pass_on_the_installed_gateway(
     cluster = release.cluster
     name = f"greet-{secrets.token_hex(3)}"
     sdk.create_or_update_environment_variable("GREETER", "the chart")
-    secret = _get(cluster, f"/api/v1/namespaces/{cluster.namespace}/secrets/{ENVIRONMENT_SECRET}")
+    secret = cluster.find(f"/api/v1/namespaces/{cluster.namespace}/secrets/{ENVIRONMENT_SECRET}")
     assert secret is not None
     assert base64.b64decode(secret["data"]["GREETER"]) == b"the chart"
 
@@ -162,7 +162,7 @@ def test_the_sdk_flows_pass_on_the_installed_gateway(
     result = sdk.run_pipeline(name, inputs={"who": "argo", "times": 2})
     assert result["outputs"] == {"greeting": "hello argo hello argo "}
     execution_id = result["execution_id"]
-    assert _get(cluster, cluster.path("workflows", execution_id)) is not None
+    assert cluster.find(cluster.path("workflows", execution_id)) is not None
     lines = [line["message"] for line in sdk.get_pipeline_execution_logs(execution_id)]
     assert "greeting argo for the chart" in lines
 
@@ -194,7 +194,7 @@ def test_the_sdk_flows_pass_on_the_installed_gateway(
         ],
         outputs_mapping=[OutputDestination(pipeline_output_name="greeting", is_null=True)],
     )
-    [cron] = _labelled(cluster, "cronworkflows", f"tender.io/deployment={name}-cron")
+    [cron] = cluster.names("cronworkflows", f"tender.io/deployment={name}-cron")
     with cluster.kube() as kube:  # seconds instead of a day: the controller fires it
         kube.patch(cluster.path("cronworkflows", cron), {"spec": {"schedules": ["@every 3s"]}})
 
@@ -205,9 +205,9 @@ def test_the_sdk_flows_pass_on_the_installed_gateway(
             if e["deployment_name"] == f"{name}-cron" and e["status"] == "Succeeded"
         ]
 
-    _eventually(lambda: bool(scheduled()), "a run fired by the CronWorkflow", timeout_s=120)
+    eventually(lambda: bool(scheduled()), "a run fired by the CronWorkflow", timeout_s=120)
     sdk.update_deployment(f"{name}-cron", is_enabled=False)
-    suspended = _get(cluster, cluster.path("cronworkflows", cron))
+    suspended = cluster.find(cluster.path("cronworkflows", cron))
     assert suspended is not None
     assert suspended["spec"]["suspend"] is True
 
@@ -215,8 +215,8 @@ def test_the_sdk_flows_pass_on_the_installed_gateway(
     assert execution_id in ids
     assert len(ids) == len(set(ids))
     sdk.delete_pipeline(name, force_deployments_deletion=True)
-    assert _labelled(cluster, "cronworkflows", f"tender.io/deployment={name}-cron") == []
-    assert _labelled(cluster, "workflowtemplates", f"tender.io/deployment={name}-ep") == []
+    assert cluster.names("cronworkflows", f"tender.io/deployment={name}-cron") == []
+    assert cluster.names("workflowtemplates", f"tender.io/deployment={name}-ep") == []
     sdk.delete_environment_variable("GREETER")
 
 
@@ -233,7 +233,7 @@ def test_helm_test_creates_its_pod_whose_check_passes_against_the_gateway(
         if m["kind"] == "Pod" and m["metadata"]["annotations"]["helm.sh/hook"] == "test"
     ]
     path = API_PATHS["Pod"].format(ns=release.namespace, name=pod["metadata"]["name"])
-    live = _get(release.cluster, path)
+    live = release.cluster.find(path)
     assert live is not None, done.stderr
     assert "forbidden" not in done.stderr.lower()
     # Its check, as the pod would run it, against the gateway (TENDER_URL is its only input).
@@ -255,7 +255,7 @@ def test_the_steps_service_account_writes_task_results_and_nothing_else(
     release: Release, tmp_path: Path
 ) -> None:
     cluster = release.cluster
-    data = _get(cluster, f"/api/v1/namespaces/{cluster.namespace}/configmaps/tender")
+    data = cluster.find(f"/api/v1/namespaces/{cluster.namespace}/configmaps/tender")
     assert data is not None
     account = data["data"]["TENDER_ARGO_STEP_SERVICE_ACCOUNT"]
     admin = Credentials.from_kubeconfig(cluster.kubeconfig)
@@ -300,26 +300,3 @@ def _hooks(release: Release) -> list[dict[str, Any]]:
 
     text = release.helm.run("get", "hooks", release.name, "-n", release.namespace).stdout
     return [d for d in yaml.safe_load_all(text) if d]
-
-
-def _get(cluster: ArgoCluster, path: str) -> dict[str, Any] | None:
-    with cluster.kube() as kube:
-        try:
-            return kube.get(path)
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
-
-
-def _labelled(cluster: ArgoCluster, kind: str, selector: str) -> list[str]:
-    with cluster.kube() as kube:
-        listed = kube.get(cluster.path(kind), labelSelector=selector)
-    return [item["metadata"]["name"] for item in listed["items"]]
-
-
-def _eventually(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        time.sleep(0.5)

@@ -17,11 +17,13 @@ from craft_ai_sdk import CraftAiSdk
 from craft_ai_sdk.io import InputSource, OutputDestination
 
 from argo_cluster import ArgoCluster
+from loopback import free_port
+from polling import eventually
 from tests.gateway.argo.serving import create_pipeline
 from tests.helm.chart import Helm
 from tests.helm.pod_on_host import HostPod
-from tests.helm.release import Release, free_port, postgres_url, prepare_namespace, values_for
-from tests.helm.test_install import GREET, GREET_IO, _eventually, _labelled
+from tests.helm.release import Release, postgres_url, prepare_namespace, values_for
+from tests.helm.test_install import GREET, GREET_IO
 
 pytestmark = [
     pytest.mark.argo,
@@ -131,7 +133,7 @@ def test_a_schedule_fires_once_per_tick_whichever_replicas_watch(
         ],
         outputs_mapping=[OutputDestination(pipeline_output_name="greeting", is_null=True)],
     )
-    [cron] = _labelled(cluster, "cronworkflows", f"tender.io/deployment={deployment}")
+    [cron] = cluster.names("cronworkflows", f"tender.io/deployment={deployment}")
     children = f"workflows.argoproj.io/cron-workflow={cron}"
     with cluster.kube() as kube:
         # A tick every 2 s, and every run kept (Argo would delete all but the last 3).
@@ -139,20 +141,20 @@ def test_a_schedule_fires_once_per_tick_whichever_replicas_watch(
             cluster.path("cronworkflows", cron),
             {"spec": {"schedules": ["@every 2s"], "successfulJobsHistoryLimit": 100}},
         )
-    _eventually(
-        lambda: len(_labelled(cluster, "workflows", children)) >= 4,
+    eventually(
+        lambda: len(cluster.names("workflows", children)) >= 4,
         "four runs of the schedule",
         timeout_s=180,
     )
     _sdk(a, token).update_deployment(deployment, is_enabled=False)
     time.sleep(3)  # a tick already under way when the CronWorkflow was suspended
-    fired = set(_labelled(cluster, "workflows", children))
+    fired = set(cluster.names("workflows", children))
 
     def recorded(replica: HostPod) -> list[str]:
         listed = _sdk(replica, token).list_pipeline_executions(pipeline)
         return [e["execution_id"] for e in listed if e["deployment_name"] == deployment]
 
-    _eventually(lambda: set(recorded(a)) >= fired, "a record of each run", timeout_s=180)
+    eventually(lambda: set(recorded(a)) >= fired, "a record of each run", timeout_s=180)
     for replica in (a, b):
         ids = recorded(replica)
         assert len(ids) == len(set(ids)), f"recorded twice: {ids}"

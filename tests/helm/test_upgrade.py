@@ -17,9 +17,10 @@ from craft_ai_sdk import CraftAiSdk
 from craft_ai_sdk.io import InputSource
 
 from argo_cluster import ArgoCluster
+from loopback import free_port
 from tests.gateway.argo.serving import create_pipeline
 from tests.helm.chart import Helm
-from tests.helm.release import Release, free_port, prepare_namespace, values_for
+from tests.helm.release import Release, prepare_namespace, values_for
 from tests.helm.test_install import GREET, GREET_IO, _get, _labelled
 
 pytestmark = pytest.mark.argo

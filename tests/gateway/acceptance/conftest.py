@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,13 +30,13 @@ from sqlalchemy import delete, select
 from argo_gateway import KEY_PREFIX, ArgoGateway, gateway_env
 from gateway.store import Database
 from gateway.store.tables import ApiTokenRow, WorkflowRow
+from loopback import free_port, wait_until_serving
 from s3_server import S3Server
 
 TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
 # Short holds keep the long-poll tests quick; the SDK loops on 307 and on creation_pending
 # whatever the hold is (craft-api.md section 7).
 LONG_POLL_S = 1.0
-_STARTUP_S = 180.0  # a loaded 2-core machine has taken over 60 s to start it
 # Small pages, so that listing the data store really goes through continuation tokens.
 DATASTORE_PAGE_SIZE = 2
 # Frequent samples, so that a short step shows in the resource metrics.
@@ -110,13 +108,6 @@ class Gateway(NamedTuple):
         return self.data_dir.parent / "serve.stderr"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _server_params() -> list[Any]:
     """(database URL, storage, engine): each database with each storage, and Argo."""
     url = os.environ.get("TENDER_TEST_DATABASE_URL")
@@ -145,20 +136,6 @@ def _server_env(database_url: str | None) -> dict[str, str]:
     if database_url:
         env["TENDER_DATABASE_URL"] = database_url
     return env
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], url: str, stderr: Path) -> None:
-    deadline = time.monotonic() + _STARTUP_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"tender serve exited with {process.returncode}:\n{stderr.read_text()}")
-        try:
-            requests.get(f"{url}/api/v1/pipelines", timeout=5).close()
-        except requests.ConnectionError:
-            time.sleep(0.1)
-        else:
-            return
-    pytest.fail(f"tender serve did not answer within {_STARTUP_S} s:\n{stderr.read_text()}")
 
 
 @pytest.fixture(scope="package", params=_server_params())
@@ -197,7 +174,7 @@ def gateway(
     assert token, created.stderr
     assert created.stdout == f"{token}\n", "token create prints the token and nothing else"
 
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     stderr = root / "serve.stderr"
     with stderr.open("wb") as err_file:
@@ -209,7 +186,7 @@ def gateway(
             stderr=err_file,
         )
     try:
-        _wait_until_up(process, base_url, stderr)
+        wait_until_serving(process, base_url, stderr)
         yield Gateway(base_url, token, database, data_dir, storage, s3, bucket, engine, argo)
     finally:
         process.terminate()

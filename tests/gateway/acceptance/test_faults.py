@@ -15,7 +15,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,13 +28,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gateway.store import Database, ExecutionRepository
+from loopback import free_port, wait_until_serving
 from tests.gateway.acceptance.folders import tar_gz
 
 TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
 RUNS = 20
 SLEEPERS = range(0, RUNS, 2)  # even numbers sleep; odd ones end at once
 _TERMINAL = {"Succeeded", "Failed", "Error"}
-_STARTUP_S = 120.0  # a busy machine starts it slowly
 _SETTLE_S = 20.0  # the test's patience: the gateway is expected within a few seconds
 
 SLEEPY = """
@@ -82,7 +81,7 @@ class Server:
         self.token = created.stdout.strip()
 
     def start(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         with self.stderr.open("ab") as err:
             self.process = subprocess.Popen(
@@ -92,15 +91,7 @@ class Server:
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
-        deadline = time.monotonic() + _STARTUP_S
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.stderr.read_text()
-            try:
-                requests.get(f"{self.url}/api/v1/pipelines", timeout=5).close()
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        pytest.fail(f"tender serve did not start:\n{self.stderr.read_text()}")
+        wait_until_serving(self.process, self.url, self.stderr)
 
     def stop(self, sig: signal.Signals) -> int:
         assert self.process is not None
@@ -116,13 +107,6 @@ class Server:
         )
         session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
         return session
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _database_params() -> list[Any]:

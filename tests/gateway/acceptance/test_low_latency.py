@@ -22,13 +22,8 @@ from craft_ai_sdk import INPUT_OUTPUT_TYPES
 from craft_ai_sdk.exceptions import SdkException
 from craft_ai_sdk.io import Input, InputSource, Output, OutputDestination
 
-from tests.gateway.acceptance.conftest import (
-    TENDER,
-    Gateway,
-    _free_port,
-    _server_env,
-    _wait_until_up,
-)
+from loopback import free_port, wait_until_serving
+from tests.gateway.acceptance.conftest import TENDER, Gateway, _server_env
 from tests.gateway.acceptance.folders import write_folder
 
 T = INPUT_OUTPUT_TYPES
@@ -482,7 +477,7 @@ def _serve(data_dir: Path, port: int, **settings: str) -> Iterator[str]:
             stderr=err_file,
         )
     try:
-        _wait_until_up(process, url, stderr)
+        wait_until_serving(process, url, stderr)
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
@@ -509,7 +504,7 @@ def test_a_restarted_gateway_ends_the_calls_it_held_and_starts_the_workers_again
 
     monkeypatch.setenv("SDK_VERBOSE_LOG", "false")
     data_dir = tmp_path / "data"
-    token, port = _sdk_token(data_dir), _free_port()
+    token, port = _sdk_token(data_dir), free_port()
     release = tmp_path / "release"
     with _serve(data_dir, port) as url:
         sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
@@ -541,7 +536,7 @@ def test_calls_beyond_the_bound_in_progress_are_refused_at_once_with_429(
     monkeypatch.setenv("SDK_VERBOSE_LOG", "false")
     data_dir = tmp_path / "data"
     token, release = _sdk_token(data_dir), tmp_path / "release"
-    with _serve(data_dir, _free_port(), TENDER_LOW_LATENCY_MAX_CALLS="2") as url:
+    with _serve(data_dir, free_port(), TENDER_LOW_LATENCY_MAX_CALLS="2") as url:
         sdk = CraftAiSdk(sdk_token=token, environment_url=url, control_url=url)
         _holder(sdk, "bounded", code)
         endpoint = sdk.create_deployment("bounded", "bounded", "endpoint", mode="low_latency")

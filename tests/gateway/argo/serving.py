@@ -9,25 +9,20 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-import requests
-
 from argo_gateway import ArgoGateway, gateway_env
+from loopback import free_port, wait_until_serving
 from tests.gateway.acceptance.folders import write_folder
 
 __all__ = ["TENDER", "Served", "base_env", "create_pipeline", "served"]
 
 TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
-_STARTUP_S = 180.0
 
 
 @dataclass
@@ -69,17 +64,7 @@ class Served:
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
-        deadline = time.monotonic() + _STARTUP_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"tender serve exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                requests.get(f"{self.base_url}/api/v1/pipelines", timeout=5).close()
-            except requests.ConnectionError:
-                time.sleep(0.1)
-            else:
-                return
-        pytest.fail(f"tender serve did not answer within {_STARTUP_S} s:\n{self.logs()}")
+        wait_until_serving(self.process, self.base_url, self.log)
 
     def stop(self) -> None:
         """SIGTERM, as an orchestrator stops a pod; SIGKILL if it does not go."""
@@ -118,9 +103,7 @@ def served(argo: ArgoGateway, root: Path, **settings: str) -> Iterator[Served]:
     Fails if it wrote a traceback."""
     env = base_env() | gateway_env(argo)
     env |= {"TENDER_LONG_POLL_S": "1", **settings}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     server = Served(root, env, port)
     created = server.run("token", "create", "--name", f"argo-{secrets.token_hex(3)}")

@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import requests
@@ -104,6 +104,22 @@ def _until_running(argo: ArgoGateway, name: str) -> None:
         time.sleep(0.1)
 
 
+class _Running(NamedTuple):
+    name: str  # a gated pipeline (``_gated``)
+    release: Path  # its executions end once this file exists
+    session: requests.Session
+    execution_id: str  # running on the cluster
+
+
+def _running_gated(server: Served, argo: ArgoGateway, tmp_path: Path, number: int) -> _Running:
+    """A gated pipeline with one execution that the cluster runs, waiting for its release."""
+    name, release = _gated(server, tmp_path)
+    session = _session(server)
+    execution_id = _start(session, server, name, {"release": str(release), "number": number})
+    _until_running(argo, execution_id)
+    return _Running(name, release, session, execution_id)
+
+
 def test_a_step_that_exits_without_a_word_fails_with_argos_message(
     server: Served, tmp_path: Path
 ) -> None:
@@ -148,10 +164,7 @@ def test_a_failing_function_names_its_error_and_keeps_its_logs(
 def test_a_workflow_stopped_behind_tenders_back_ends_failed(
     server: Served, argo_gateway: ArgoGateway, tmp_path: Path
 ) -> None:
-    name, release = _gated(server, tmp_path)
-    session = _session(server)
-    execution_id = _start(session, server, name, {"release": str(release), "number": 1})
-    _until_running(argo_gateway, execution_id)
+    _, _, session, execution_id = _running_gated(server, argo_gateway, tmp_path, 1)
 
     with argo_gateway.cluster.kube() as kube:
         kube.patch(
@@ -170,10 +183,7 @@ def test_a_workflow_stopped_behind_tenders_back_ends_failed(
 def test_a_workflow_deleted_behind_tenders_back_ends_in_error_saying_so(
     server: Served, argo_gateway: ArgoGateway, tmp_path: Path
 ) -> None:
-    name, release = _gated(server, tmp_path)
-    session = _session(server)
-    execution_id = _start(session, server, name, {"release": str(release), "number": 1})
-    _until_running(argo_gateway, execution_id)
+    _, _, session, execution_id = _running_gated(server, argo_gateway, tmp_path, 1)
 
     with argo_gateway.cluster.kube() as kube:
         kube.delete(argo_gateway.cluster.path("workflows", execution_id))
@@ -189,10 +199,7 @@ def test_a_workflow_deleted_behind_tenders_back_ends_in_error_saying_so(
 def test_the_gateway_restarted_mid_run_loses_nothing_and_records_once(
     server: Served, argo_gateway: ArgoGateway, tmp_path: Path
 ) -> None:
-    name, release = _gated(server, tmp_path)
-    session = _session(server)
-    first = _start(session, server, name, {"release": str(release), "number": 21})
-    _until_running(argo_gateway, first)
+    name, release, session, first = _running_gated(server, argo_gateway, tmp_path, 21)
 
     server.stop()
     release.touch()  # the execution ends while no gateway watches
@@ -211,10 +218,7 @@ def test_the_gateway_restarted_mid_run_loses_nothing_and_records_once(
 def test_executions_finish_when_the_controller_is_killed_and_started_again(
     server: Served, argo_gateway: ArgoGateway, tmp_path: Path
 ) -> None:
-    name, release = _gated(server, tmp_path)
-    session = _session(server)
-    execution_id = _start(session, server, name, {"release": str(release), "number": 5})
-    _until_running(argo_gateway, execution_id)
+    _, release, session, execution_id = _running_gated(server, argo_gateway, tmp_path, 5)
 
     argo_gateway.cluster.running.kill_controller()
     try:
@@ -236,10 +240,7 @@ def test_the_api_server_out_of_reach_is_a_503_then_all_recovers(
         ApiProxy(argo_gateway.kubeconfig, tmp_path / "via-proxy.kubeconfig") as proxy,
         served(argo_gateway, tmp_path / "gateway", KUBECONFIG=str(proxy.kubeconfig)) as server,
     ):
-        name, release = _gated(server, tmp_path)
-        session = _session(server)
-        running = _start(session, server, name, {"release": str(release), "number": 3})
-        _until_running(argo_gateway, running)
+        name, release, session, running = _running_gated(server, argo_gateway, tmp_path, 3)
 
         proxy.pause()
         refused = session.post(

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import base64
 import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from craft_ai_sdk import INPUT_OUTPUT_TYPES as T
@@ -18,8 +16,8 @@ from craft_ai_sdk.io import Input, InputSource, Output, OutputDestination
 
 from argo_gateway import UI_URL, ArgoGateway
 from gateway.engines.argo.permissions import ENVIRONMENT_SECRET
+from polling import eventually
 from tests.gateway.argo.serving import Served, create_pipeline, served
-from tools.cluster.kube import KubeError
 
 pytestmark = pytest.mark.argo
 
@@ -59,23 +57,6 @@ def doubler(server: Served, tmp_path: Path) -> str:
     return name
 
 
-def _get(argo: ArgoGateway, path: str) -> dict[str, Any] | None:
-    with argo.cluster.kube() as kube:
-        try:
-            return kube.get(path)
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
-
-
-def _eventually(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        time.sleep(0.2)
-
-
 def test_an_execution_is_one_readable_workflow_whose_link_is_logged(
     server: Served, argo_gateway: ArgoGateway, doubler: str
 ) -> None:
@@ -96,7 +77,7 @@ def test_an_execution_is_one_readable_workflow_whose_link_is_logged(
     assert spec["archiveLogs"] is True
     assert spec["artifactRepositoryRef"]["key"] == "tender"
     link = f"{UI_URL}/workflows/{argo_gateway.cluster.namespace}/{execution_id}"
-    _eventually(lambda: link in server.logs(), "the Argo UI link in the gateway's log")
+    eventually(lambda: link in server.logs(), "the Argo UI link in the gateway's log")
     assert sdk.get_pipeline_execution(execution_id)  # and it is the SDK's execution
 
 
@@ -108,7 +89,7 @@ def test_records_outputs_and_logs_outlive_the_workflow(
     result = sdk.run_pipeline(doubler, inputs={"number": 21})
     execution_id = result["execution_id"]
     path = argo_gateway.cluster.path("workflows", execution_id)
-    _eventually(lambda: _get(argo_gateway, path) is None, "Argo deleting the Workflow (TTL)")
+    eventually(lambda: argo_gateway.cluster.find(path) is None, "Argo deleting the Workflow (TTL)")
 
     assert result["outputs"] == {"doubled": 42}
     [listed] = sdk.list_pipeline_executions(doubler)
@@ -120,7 +101,9 @@ def test_records_outputs_and_logs_outlive_the_workflow(
     assert sdk.get_pipeline_execution_output(execution_id, "doubled")["value"] == 42
     # Its own Secret (the step token) went when it ended.
     secret = f"/api/v1/namespaces/{argo_gateway.cluster.namespace}/secrets/tender-execution-"
-    _eventually(lambda: _get(argo_gateway, secret + execution_id) is None, "the Secret's removal")
+    eventually(
+        lambda: argo_gateway.cluster.find(secret + execution_id) is None, "the Secret's removal"
+    )
 
 
 def test_variables_reach_the_secret_and_the_steps(
@@ -130,7 +113,7 @@ def test_variables_reach_the_secret_and_the_steps(
     secret = f"/api/v1/namespaces/{argo_gateway.cluster.namespace}/secrets/{ENVIRONMENT_SECRET}"
     sdk.create_or_update_environment_variable("GREETING", "the test")
 
-    stored = _get(argo_gateway, secret)
+    stored = argo_gateway.cluster.find(secret)
     assert stored is not None
     assert base64.b64decode(stored["data"]["GREETING"]) == b"the test"
     execution_id = sdk.run_pipeline(doubler, inputs={"number": 1})["execution_id"]
@@ -138,7 +121,7 @@ def test_variables_reach_the_secret_and_the_steps(
     assert "doubling 1 for the test" in lines
 
     sdk.delete_environment_variable("GREETING")
-    assert "GREETING" not in ((_get(argo_gateway, secret) or {}).get("data") or {})
+    assert "GREETING" not in ((argo_gateway.cluster.find(secret) or {}).get("data") or {})
 
 
 def test_a_schedule_fired_by_the_controller_is_recorded_and_deleted_with_its_deployment(
@@ -162,7 +145,7 @@ def test_a_schedule_fired_by_the_controller_is_recorded_and_deleted_with_its_dep
     def ran() -> bool:
         return any(e["status"] == "Succeeded" for e in sdk.list_pipeline_executions(doubler))
 
-    _eventually(ran, "an execution started by the CronWorkflow", timeout_s=90)
+    eventually(ran, "an execution started by the CronWorkflow", timeout_s=90)
     execution = next(e for e in sdk.list_pipeline_executions(doubler) if e["end_date"])
     assert execution["deployment_name"] == doubler
     assert sdk.get_pipeline_execution(execution["execution_id"])["inputs"][0]["value"] == 5

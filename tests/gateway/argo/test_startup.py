@@ -4,7 +4,6 @@ the API out of reach, a permission of the Role missing, the artifact repository 
 from __future__ import annotations
 
 import copy
-import socket
 import subprocess
 from pathlib import Path
 
@@ -13,15 +12,14 @@ import yaml
 
 from argo_gateway import ArgoGateway, gateway_env, grant
 from gateway.engines.argo.permissions import ROLE_RULES
+from loopback import free_port
 from tests.gateway.argo.serving import TENDER, base_env
 
 pytestmark = pytest.mark.argo
 
 
 def _serve_once(env: dict[str, str], data_dir: Path) -> subprocess.CompletedProcess[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     return subprocess.run(
         [*TENDER, "serve", "--port", str(port), "--data-dir", str(data_dir)],
         env={**base_env(), **env},
@@ -52,9 +50,7 @@ def test_an_api_out_of_reach_is_named_at_start_up(
     argo_gateway: ArgoGateway, tmp_path: Path
 ) -> None:
     config = yaml.safe_load(argo_gateway.kubeconfig.read_text())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()
     config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{closed}"
     kubeconfig = tmp_path / "nowhere.kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))

@@ -7,7 +7,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+
+from loopback import free_port
 
 
 class Postgres(NamedTuple):
@@ -44,13 +45,6 @@ class Postgres(NamedTuple):
         self.ctl("-m", "fast", "-w", "stop")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def postgres() -> Iterator[Postgres]:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -62,7 +56,7 @@ def postgres() -> Iterator[Postgres]:
     user = "postgres" if as_postgres else pwd.getpwuid(os.geteuid()).pw_name
     if as_postgres:
         shutil.chown(root, "postgres")
-    server = Postgres(root / "data", _free_port(), user, Path(found[-1]).parent, as_postgres)
+    server = Postgres(root / "data", free_port(), user, Path(found[-1]).parent, as_postgres)
     run = ["runuser", "-u", "postgres", "--"] if as_postgres else []
     subprocess.run(
         [*run, str(server.bin / "initdb"), "-D", str(server.data), "-U", user, "-A", "trust"],

@@ -15,8 +15,9 @@ from typing import Any
 
 import requests
 
+from loopback import free_port
 from tests.gateway.acceptance.folders import tar_gz
-from tests.gateway.faults.conftest import Postgres, _free_port
+from tests.gateway.faults.conftest import Postgres
 
 TENDER = [sys.executable, "-c", "from gateway.cli import app; app()"]
 NAP = b"import time\n\ndef nap(seconds):\n    time.sleep(seconds)\n    return {'slept': seconds}\n"
@@ -33,7 +34,7 @@ def _serve(data_dir: Path, database_url: str) -> Iterator[tuple[requests.Session
         text=True,
         check=True,
     ).stdout.strip()
-    base = f"http://127.0.0.1:{_free_port()}"
+    base = f"http://127.0.0.1:{free_port()}"
     log = data_dir.parent / "serve.stderr"
     with log.open("wb") as stderr:
         server = subprocess.Popen(

@@ -23,13 +23,13 @@ from craft_ai_sdk.io import Input, InputSource, Output, OutputDestination
 
 from argo_cluster import ArgoCluster
 from gateway.engines.argo.permissions import ENVIRONMENT_SECRET
+from loopback import free_port
 from polling import eventually
 from tests.gateway.argo.serving import create_pipeline
 from tests.helm.chart import Helm
 from tests.helm.pod_on_host import HostPod, service_account_kubeconfig
 from tests.helm.release import (
     Release,
-    free_port,
     postgres_url,
     prepare_namespace,
     values_for,

@@ -21,7 +21,7 @@ from loopback import free_port
 from tests.gateway.argo.serving import create_pipeline
 from tests.helm.chart import Helm
 from tests.helm.release import Release, prepare_namespace, values_for
-from tests.helm.test_install import GREET, GREET_IO, _get, _labelled
+from tests.helm.test_install import GREET, GREET_IO
 
 pytestmark = pytest.mark.argo
 
@@ -94,11 +94,11 @@ def test_an_upgrade_with_changed_values_keeps_the_data(release: Release, tmp_pat
         claims = jwt.decode(refreshed, options={"verify_signature": False})
         assert claims["exp"] - claims["iat"] == 7200
         sdk.delete_pipeline(name, force_deployments_deletion=True)
-    assert _labelled(cluster, "workflowtemplates", f"tender.io/deployment={name}-ep") == []
+    assert cluster.names("workflowtemplates", f"tender.io/deployment={name}-ep") == []
 
     release.uninstall()
     claim = f"/api/v1/namespaces/{release.namespace}/persistentvolumeclaims/tender-sqlite-data"
-    kept = _get(cluster, claim)
+    kept = cluster.find(claim)
     assert kept is not None, "helm uninstall deleted the claim holding the store"
     with cluster.kube() as kube:
         kube.delete(claim)
